@@ -1,0 +1,45 @@
+# smart-cli developer and user targets. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU PyTorch first: a bare `torch` requirement would pull the CUDA build (several GB).
+TORCH_SPEC ?= torch==2.13.0
+CONFIG ?= configs/demo.yaml
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install demo test lint bench mixture clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+data/demo/train.parquet: scripts/make_demo_data.py | $(VENV)/.installed
+	$(BIN)/python scripts/make_demo_data.py --out data/demo
+
+demo: install data/demo/train.parquet
+	$(BIN)/smart-cli run configs/demo.yaml
+	@echo "mixture: runs/demo/mixture.jsonl ($$(wc -l < runs/demo/mixture.jsonl) lines)"
+
+mixture: install data/demo/train.parquet
+	$(BIN)/smart-cli run $(CONFIG)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check smart_cli tests scripts
+	$(BIN)/ruff format --check smart_cli tests scripts
+	$(BIN)/mypy smart_cli
+
+bench: install
+	$(BIN)/python scripts/bench_scale.py --scale 0.01
+
+clean:
+	rm -rf runs data

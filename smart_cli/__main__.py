@@ -1,0 +1,3 @@
+from smart_cli.cli import main
+
+main()
