@@ -32,7 +32,10 @@ def cosine_kernel(emb: np.ndarray) -> np.ndarray:
     """Cosine similarity of the rows (raw, in [-1, 1]) as float32, from one matrix product."""
     x = np.asarray(emb, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1.0)
+    # Rows already unit-norm (float32 embeddings) keep their exact bits: the kernel is then the
+    # plain product E @ E.T, so the same embeddings give the same kernel anyone recomputes.
+    if not np.allclose(norms, 1.0, rtol=0, atol=1e-6):
+        x = x / np.where(norms > 0, norms, 1.0)
     return x @ x.T
 
 

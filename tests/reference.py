@@ -91,6 +91,7 @@ def reference_mixture(emb_dir, num_tasks, budget, task_fn="gc", sample_fn="fl"):
                 selected.update(group["row"].tolist())
                 continue
             positions = group.index.to_numpy()
-            order = greedy(sample_fn, cosine_similarity(emb[positions]), tb)
+            vectors = emb[positions]  # unit rows: cosine is the plain product
+            order = greedy(sample_fn, vectors @ vectors.T, tb)
             selected.update(int(group["row"].iloc[i]) for i, _ in order)
     return chosen, budgets, selected
