@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint bench mixture clean
+.PHONY: install demo test lint bench mixture report recipes clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,14 @@ demo: install data/demo/train.parquet
 
 mixture: install data/demo/train.parquet
 	$(BIN)/smart-cli run $(CONFIG)
+
+# The demo mixture's HTML report (runs/demo/report.html); `python scripts/render_report.py` screenshots it.
+report: demo
+	$(BIN)/smart-cli report runs/demo/mixture.jsonl --out runs/demo/report.html
+
+# Regenerate the paper's grid of recipes in configs/paper/.
+recipes: install
+	$(BIN)/python scripts/make_paper_recipes.py
 
 test: install
 	$(BIN)/python -m pytest -q

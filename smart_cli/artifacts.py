@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,25 +26,64 @@ from smart_cli.errors import DataError
 EMBEDDINGS = "embeddings.npy"
 ROWS = "rows.parquet"
 META = "meta.json"
+# What an unfinished ``embed`` leaves: the vectors so far and how many rows they cover.
+PARTIAL = ".embeddings.partial.npy"
+PROGRESS = ".embed-progress.json"
+#: embeddings.npy up to this size is checked in full (sha256, NaN, zero rows) whenever it is
+#: opened; larger files get shape, dtype and size checks here and a streaming NaN check where
+#: their rows are read (task means, each group's rows).
+VERIFY_BYTES = 1 << 30
+
+
+def check_output(path: str | Path, *, directory: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work; creates nothing."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != directory:
+        raise DataError(f"cannot write {path}: it is {'not ' if directory else ''}a directory")
+    ancestor = path if directory and path.is_dir() else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"cannot write {path}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {path}: {ancestor} is not writable")
+
+
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path``'s parents that does not exist yet (what mkdir creates)."""
+    missing = None
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing = parent
+    return missing
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    On failure nothing is left: neither the temporary file nor folders made for it.
+    """
     path = Path(path)
+    check_output(path)
+    created = first_missing(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create output directory {path.parent}: {exc.strerror}") from exc
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    ok = False
     try:
         yield tmp
         os.replace(tmp, path)
+        ok = True
     except OSError as exc:
         raise DataError(f"cannot write {path}: {exc.strerror}") from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+        if not ok and created is not None:
+            shutil.rmtree(created, ignore_errors=True)
 
 
 def canonical_json(obj: Any) -> str:
@@ -105,6 +145,51 @@ class EmbeddingSet:
     def task_sizes(self) -> np.ndarray:
         return np.bincount(self.task_codes, minlength=len(self.task_names))
 
+    def check_block(self, block: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Refuse NaN or infinite rows of ``block`` (rows ``positions`` of the file); return the zero rows.
+
+        All-zero rows are refused too, unless ``embed`` recorded some (``zero_rows`` in meta.json:
+        a text with no known token, e.g. an empty prompt under the static backend); then the
+        caller compares their total with the record.
+        """
+        bad, zero = bad_rows(block)
+        where = self.path / EMBEDDINGS
+        if len(bad):
+            first = int(positions[bad[0]])
+            raise DataError(
+                f"{where} has NaN or infinite values in {plural(len(bad), 'row')} (first: row {first}): "
+                "it is corrupt; run smart-cli embed again"
+            )
+        if len(zero) and not self.meta.get("zero_rows"):
+            raise DataError(zero_message(where, len(zero), int(positions[zero[0]])))
+        return np.asarray(positions)[zero]
+
+    def check_zero_total(self, found: list[np.ndarray]) -> None:
+        """After a pass over every row: refuse more zero rows than ``embed`` recorded."""
+        zeros = np.concatenate(found) if found else np.empty(0, np.int64)
+        if len(zeros) > int(self.meta.get("zero_rows") or 0):
+            raise DataError(zero_message(self.path / EMBEDDINGS, len(zeros), int(zeros[0])))
+
+
+def bad_rows(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the rows of ``block`` with a NaN or infinite value, and of the all-zero rows."""
+    # A row sum is NaN or infinite exactly when the row has a NaN or infinite value (unit rows
+    # cannot overflow it), and needs no temporary as large as the block.
+    finite = np.isfinite(block.sum(axis=1, dtype=np.float64))
+    zero = ~block.any(axis=1) & finite
+    return np.flatnonzero(~finite), np.flatnonzero(zero)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def zero_message(where: Path, count: int, first: int) -> str:
+    return (
+        f"{where} has {plural(count, 'all-zero vector')} (first: row {first}) that embed did not write: "
+        "it is corrupt or was edited; run smart-cli embed again"
+    )
+
 
 def _codes(column) -> tuple[list, np.ndarray]:
     """Dictionary-encode an arrow column: values in order of first appearance, int32 codes."""
@@ -122,32 +207,90 @@ def _codes(column) -> tuple[list, np.ndarray]:
     return values, indices.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
-def open_embeddings(path: str | Path) -> EmbeddingSet:
-    """Open and cross-check an ``EMB_DIR`` written by ``smart-cli embed``."""
+def _unfinished(path: Path) -> str:
+    """Why a folder without meta.json is not usable, and how to go on."""
+    if (path / PROGRESS).is_file() or (path / PARTIAL).is_file() or (path / ROWS).is_file():
+        try:
+            done = f" ({int(read_json(path / PROGRESS, 'progress record')['done']):,} rows embedded so far)"
+        except (DataError, KeyError, TypeError, ValueError):
+            done = ""
+        return f"{path} has no {META}: smart-cli embed did not finish{done}; run the same embed command again to resume"
+    return f"{path / META} not found: {path} is not a folder written by smart-cli embed"
+
+
+def _load_matrix(path: Path, meta: dict) -> np.ndarray:
+    """Memory-map ``embeddings.npy`` and check it is the matrix ``meta`` describes, byte for byte in size."""
+    file = path / EMBEDDINGS
+    if not file.is_file():
+        raise DataError(f"{file} not found, but {path / META} is there: the folder is damaged; run embed again")
+    with open(file, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{file} is not a .npy file: it is corrupt; run smart-cli embed again")
+    try:
+        emb = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{file} is truncated or corrupt ({exc}); run smart-cli embed again") from exc
+    expected = (meta["rows"], meta["dim"])
+    if emb.ndim != 2 or emb.shape != expected:
+        raise DataError(f"{file} has shape {emb.shape} but {path / META} says {expected}: they do not belong together")
+    if emb.dtype.kind != "f" or str(emb.dtype) != meta.get("dtype", str(emb.dtype)):
+        raise DataError(
+            f"{file} holds {emb.dtype} but {path / META} says {meta.get('dtype')}: they do not belong together"
+        )
+    size = file.stat().st_size
+    if size != emb.offset + emb.nbytes:
+        raise DataError(
+            f"{file} is {size:,} bytes, not the {emb.offset + emb.nbytes:,} its header promises: "
+            "it is corrupt; run smart-cli embed again"
+        )
+    return emb
+
+
+def _verify_matrix(es: EmbeddingSet, chunk_bytes: int = 1 << 26) -> None:
+    """The full check of a small ``embeddings.npy``: no NaN, no unrecorded zero rows, sha256 as recorded."""
+    emb = es.embeddings
+    step = max(1, chunk_bytes // max(1, emb.shape[1] * emb.itemsize))
+    zeros: list[np.ndarray] = []
+    for lo in range(0, emb.shape[0], step):
+        block = np.asarray(emb[lo : lo + step])
+        zeros.append(es.check_block(block, np.arange(lo, lo + len(block))))
+    es.check_zero_total(zeros)
+    recorded = es.meta.get("embeddings_sha256")
+    if recorded and sha256_file(es.path / EMBEDDINGS) != recorded:
+        raise DataError(
+            f"{es.path / EMBEDDINGS} does not match {es.path / META} (checksum differs): "
+            "they do not belong together; run smart-cli embed again"
+        )
+
+
+def open_embeddings(path: str | Path, *, verify: bool | None = None) -> EmbeddingSet:
+    """Open and cross-check an ``EMB_DIR`` written by ``smart-cli embed``.
+
+    Always: meta.json is there (embed finished), embeddings.npy has the recorded shape, dtype and
+    size, rows.parquet has the recorded rows and checksum. ``verify`` (default: files up to
+    ``VERIFY_BYTES``) also reads every vector: no NaN or zero rows, and the recorded sha256.
+    """
     import pyarrow.parquet as pq
 
     path = Path(path)
     if not path.is_dir():
+        if path.exists():
+            raise DataError(f"{path} is a file, not a folder written by smart-cli embed")
         raise DataError(f"embeddings directory not found: {path}")
+    if not (path / META).is_file():
+        raise DataError(_unfinished(path))
     meta = read_json(path / META, "embedding metadata")
     for key in ("fingerprint", "rows", "dim"):
         if key not in meta:
             raise DataError(f"{path / META} lacks {key!r}: not written by smart-cli embed")
-    try:
-        emb = np.load(path / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path / EMBEDDINGS} not found") from exc
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{path / EMBEDDINGS} is truncated or corrupt: {exc}") from exc
-    if emb.ndim != 2 or emb.shape != (meta["rows"], meta["dim"]):
-        raise DataError(
-            f"{path / EMBEDDINGS} has shape {emb.shape} but {path / META} says "
-            f"({meta['rows']}, {meta['dim']}): they do not belong together"
-        )
+    if not all(isinstance(meta[k], int) and meta[k] >= 0 for k in ("rows", "dim")):
+        raise DataError(f"{path / META} has a wrong 'rows' or 'dim': not written by smart-cli embed")
+    emb = _load_matrix(path, meta)
     try:
         table = pq.read_table(path / ROWS)
     except FileNotFoundError as exc:
-        raise DataError(f"{path / ROWS} not found") from exc
+        raise DataError(f"{path / ROWS} not found, but {path / META} is there: the folder is damaged") from exc
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise DataError(f"{path / ROWS} is not readable parquet: {exc}") from exc
     missing = {"row", "task", "template_type"} - set(table.column_names)
@@ -159,16 +302,39 @@ def open_embeddings(path: str | Path) -> EmbeddingSet:
             "they do not belong together"
         )
     if meta.get("rows_sha256") and sha256_file(path / ROWS) != meta["rows_sha256"]:
-        raise DataError(f"{path / ROWS} does not match {path / META} (checksum differs)")
+        raise DataError(f"{path / ROWS} does not match {path / META} (checksum differs): they do not belong together")
+    rows = table.column("row").to_numpy(zero_copy_only=False)
+    if table.column("row").null_count or (len(rows) and (rows[0] < 0 or np.any(np.diff(rows) <= 0))):
+        raise DataError(f"{path / ROWS}: 'row' must hold increasing source row indices")
+    if table.column("task").null_count:
+        raise DataError(f"{path / ROWS}: some rows have no task")
     task_names, task_codes = _codes(table.column("task"))
     template_names, template_codes = _codes(table.column("template_type"))
-    return EmbeddingSet(
+    es = EmbeddingSet(
         path=path,
         meta=meta,
         embeddings=emb,
-        rows=table.column("row").to_numpy().astype(np.int64),
+        rows=rows.astype(np.int64),
         task_names=[str(t) for t in task_names],
         task_codes=task_codes,
         template_names=template_names,
         template_codes=template_codes,
     )
+    if verify if verify is not None else emb.nbytes <= VERIFY_BYTES:
+        _verify_matrix(es)
+    return es
+
+
+def task_sources(es: EmbeddingSet) -> list[str | None] | None:
+    """Each task's source (``rows.parquet`` column ``source``, first value seen), or ``None`` for a
+    folder embedded without a source column (older folders, or datasets without one)."""
+    import pyarrow.parquet as pq
+
+    if "source" not in pq.read_schema(es.path / ROWS).names:
+        return None
+    column = pq.read_table(es.path / ROWS, columns=["source"]).column("source")
+    codes, first = np.unique(es.task_codes, return_index=True)
+    out: list[str | None] = [None] * len(es.task_names)
+    for code, value in zip(codes.tolist(), column.take(first).to_pylist()):  # only one value per task
+        out[code] = None if value is None else str(value)
+    return out

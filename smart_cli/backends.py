@@ -200,7 +200,7 @@ class TransformerEncoder:
             raise ValueError("precision other than fp32 is not supported with a multi-device pool")
 
         self.model_path = resolve_model(model)
-        self.name = f"transformer:{_display_name(model)}"
+        self.name = f"transformer:{_display_name(model)}" + ("" if precision == "fp32" else f"@{precision}")
         self.batch_size = int(batch_size)
         self.precision = precision
         self.trust_remote_code = bool(trust_remote_code)
@@ -293,11 +293,10 @@ class TransformerEncoder:
                 dtype=np.float32,
             )
         else:
-            parts = [
-                self._encode_batch(sorted_texts[lo : lo + self.batch_size])
-                for lo in range(0, len(sorted_texts), self.batch_size)
-            ]
-            vectors = np.concatenate(parts, axis=0)
+            # Longest batch first: later, smaller batches reuse its memory (and an OOM shows up at once).
+            starts = range(0, len(sorted_texts), self.batch_size)
+            parts = {lo: self._encode_batch(sorted_texts[lo : lo + self.batch_size]) for lo in reversed(starts)}
+            vectors = np.concatenate([parts[lo] for lo in starts], axis=0)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         out[np.asarray(order, dtype=np.int64)] = vectors
         return _l2_normalise(out)
@@ -398,6 +397,7 @@ def distill_static(
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     try:
         static.save_pretrained(tmp, model_name=target.name)
+        _apply_umask(tmp)  # mkdtemp makes 0700; the finished cache gets ordinary permissions
         try:
             os.rename(tmp, target)
         except OSError:
@@ -407,6 +407,22 @@ def distill_static(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return time.perf_counter() - start
+
+
+def _is_model2vec_dir(path: Path) -> bool:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "model2vec"
+
+
+def _apply_umask(root: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(root, 0o777 & ~mask)
+    for path in root.rglob("*"):
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 _ASCII_OK = re.compile(r"[\t\n\r -~]*")
@@ -459,7 +475,13 @@ class StaticEncoder:
         trust_remote_code: bool = False,
         pca_dims: int = STATIC_PCA_DIMS,
     ) -> StaticEncoder:
-        """Load the cached static model for ``model``, distilling it first if it is not cached yet."""
+        """Load the cached static model for ``model``, distilling it first if it is not cached yet.
+
+        A local directory that already holds a model2vec model is loaded as it is.
+        """
+        local = Path(resolve_model(model))
+        if _is_model2vec_dir(local):
+            return cls(local, name=f"static:{_display_name(model)}", from_cache=True)
         target = static_cache_path(model, cache_dir=cache_dir, pca_dims=pca_dims)
         seconds = None
         if not (target / "model.safetensors").exists():

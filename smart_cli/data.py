@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_cli.errors import DataError, UsageError, closest
+from smart_cli.errors import DataError, UsageError, closest, first_line
 
 _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
@@ -51,7 +51,12 @@ def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
     """Load one split of ``spec`` as a ``datasets.Dataset`` (memory-mapped Arrow, not in RAM)."""
     import datasets
 
-    datasets.logging.set_verbosity_error()
+    from smart_cli import console
+
+    # Our own one-line error says what went wrong; the library's log lines would repeat it.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    if console.is_quiet():
+        datasets.disable_progress_bars()
     path = Path(spec)
     try:
         if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
@@ -60,40 +65,92 @@ def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
                 if split not in ds:
                     raise UsageError(f"unknown split {split!r} in {spec}; it has: {', '.join(ds)}")
                 ds = ds[split]
+            elif split != (have := str(ds.split) if ds.split else "train"):
+                raise UsageError(f"unknown split {split!r}: {spec} holds the single split {have!r}")
             return ds
         files = _data_files(spec)
         if files is not None:
             if not files:
-                raise DataError(f"no files match {spec}")
+                raise DataError(f"dataset not found: no files match {spec}")
             if split != "train":
                 raise UsageError(f"unknown split {split!r}: local files {spec} form the single split 'train'")
-            return datasets.load_dataset(_builder(files), data_files={"train": files}, split="train")
+            builder = _builder(files)
+            if not any(_has_rows(f, builder) for f in files):
+                raise DataError(f"the dataset is empty: {spec} has no rows")
+            return datasets.load_dataset(builder, data_files={"train": files}, split="train")
         if path.is_dir():
             return datasets.load_dataset(str(path), split=split)
-        if path.suffix.lower() in _BUILDERS or os.sep in spec and not path.exists():
+        if _looks_local(spec):
             raise DataError(f"dataset not found: {spec}")
-        kwargs = {"trust_remote_code": True} if trust_remote_code else {}
-        return datasets.load_dataset(spec, split=split, **kwargs)
     except (UsageError, DataError):
         raise
+    except Exception as exc:
+        raise _load_error(spec, split, exc) from exc
+    kwargs = {"trust_remote_code": True} if trust_remote_code else {}
+    try:
+        return datasets.load_dataset(spec, split=split, **kwargs)
     except ValueError as exc:
-        if "split" in str(exc).lower():
-            raise UsageError(f"unknown split {split!r} for {spec}: {_first_line(exc)}") from exc
-        raise DataError(f"cannot load {spec}: {_first_line(exc)}") from exc
-    except FileNotFoundError as exc:
-        raise DataError(f"dataset not found: {spec} ({_first_line(exc)})") from exc
-    except Exception as exc:  # datasets raises many types (hub, network, arrow, builder errors)
-        raise DataError(f"cannot load {spec}: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise _load_error(spec, split, exc) from exc
+    except Exception as exc:  # hub, network and builder errors of many types
+        raise DataError(
+            f"dataset not found: {spec!r} is not a local file or folder, and the hub did not give it "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+
+
+def _looks_local(spec: str) -> bool:
+    """A path that does not exist (a hub id is ``name`` or ``org/name``, without a file suffix)."""
+    name = spec[:-3] if spec.endswith(".gz") else spec
+    return (
+        spec.startswith((".", "/", "~"))
+        or spec.count("/") > 1
+        or (os.sep != "/" and os.sep in spec)
+        or Path(name).suffix.lower() in _BUILDERS
+    )
+
+
+def _load_error(spec: str, split: str, exc: Exception) -> Exception:
+    """The user-facing error for a dataset that ``datasets`` could not load."""
+    if isinstance(exc, ValueError) and "split" in str(exc).lower():
+        return UsageError(f"unknown split {split!r} for {spec}: {_first_line(exc)}")
+    if isinstance(exc, FileNotFoundError) or type(exc).__name__ in ("EmptyDatasetError", "DataFilesNotFoundError"):
+        return DataError(f"dataset not found: {spec} ({_first_line(exc)})")
+    if isinstance(exc, ValueError):
+        return DataError(f"cannot load {spec}: {_first_line(exc)}")
+    # datasets raises many types (arrow, builder errors); the cause is often one level down.
+    cause = exc.__cause__ or exc.__context__
+    detail = f"{_first_line(exc)}" + (f" ({type(cause).__name__}: {_first_line(cause)})" if cause else "")
+    return DataError(f"cannot load {spec}: {type(exc).__name__}: {detail}")
+
+
+def _has_rows(file: str, builder: str) -> bool:
+    """False only when ``file`` surely holds no rows (an empty parquet, a blank json/jsonl/csv)."""
+    import gzip
+
+    try:
+        if builder == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(file).metadata.num_rows > 0
+        opener = gzip.open if file.endswith(".gz") else open
+        with opener(file, "rb") as fh:
+            while chunk := fh.read(1 << 16):
+                if chunk.strip():
+                    return True
+        return False
+    except Exception:  # unreadable: let the loader say what is wrong
+        return True
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)
 
 
 def check_columns(ds, columns: Columns, *, need_response: bool = True) -> None:
     """Refuse a dataset that lacks a named column, naming what exists and the closest match."""
     have = list(ds.column_names)
+    if len(ds) == 0:
+        raise DataError("the dataset is empty: it has no rows")
     wanted = [("--prompt-column", columns.prompt), ("--task-column", columns.task)]
     if need_response:
         wanted.append(("--response-column", columns.response))
@@ -104,8 +161,28 @@ def check_columns(ds, columns: Columns, *, need_response: bool = True) -> None:
             hint = closest(name, have)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             raise DataError(f"column {name!r} ({flag}) not in the dataset; it has: {', '.join(have)}{suggestion}")
-    if len(ds) == 0:
-        raise DataError("the dataset is empty")
+    missing_task = ds.data.column(columns.task).null_count
+    if missing_task:
+        raise DataError(f"{missing_task:,} rows have no task (column {columns.task!r} is null)")
+
+
+def label_strings(ds, name: str | None, rows=None):
+    """Column ``name`` (at ``rows``, default all) as arrow strings, the way ``embed`` records tasks.
+
+    A ``ClassLabel`` column gives its names, other values their string form; ``None`` gives nulls.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if name is None:
+        return pa.nulls(len(ds) if rows is None else len(rows), pa.string())
+    column = ds.data.column(name)
+    if rows is not None:
+        column = column.take(pa.array(rows, pa.int64()))
+    names = getattr(ds.features.get(name), "names", None)
+    if names is not None:
+        return pc.take(pa.array(names, pa.string()), column)
+    return pc.cast(column, pa.string())
 
 
 def identity(spec: str, split: str, ds) -> dict:

@@ -9,17 +9,18 @@ marks a complete folder.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from smart_cli import artifacts, console, data
-from smart_cli.artifacts import EMBEDDINGS, META, ROWS
-from smart_cli.errors import DataError, UsageError
+from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS
+from smart_cli.errors import DataError, Interrupted, UsageError, first_line
 
-PARTIAL = ".embeddings.partial.npy"
-PROGRESS = ".embed-progress.json"
 TEXT_MODES = ("prompt", "prompt+response")
 DTYPES = ("float32", "float16")
 BACKENDS = ("transformer", "static")
@@ -39,6 +40,9 @@ class EmbedConfig:
     dtype: str = "float32"
     shard_rows: int = 8192
     trust_remote_code: bool = False
+    # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
+    # without this column is fine: the folder then has no ``source``.
+    source_column: str | None = "task_source"
 
     def validate(self) -> None:
         if self.text not in TEXT_MODES:
@@ -55,20 +59,10 @@ class EmbedConfig:
 
 def _label_column(ds, name: str | None, n: int):
     """A column as arrow strings; ClassLabel ids become their names; ``None`` gives nulls."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if name is None:
-        return pa.nulls(n, pa.string())
-    column = ds.data.column(name)
-    feature = ds.features.get(name)
-    names = getattr(feature, "names", None)
-    if names is not None:
-        return pc.take(pa.array(names, pa.string()), column)
-    return pc.cast(column, pa.string())
+    return data.label_strings(ds, name)
 
 
-def _write_rows(ds, columns: data.Columns, path: Path) -> None:
+def _write_rows(ds, columns: data.Columns, path: Path, source: str | None = None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -78,12 +72,18 @@ def _write_rows(ds, columns: data.Columns, path: Path) -> None:
             "row": pa.array(np.arange(n, dtype=np.int64)),
             "task": _label_column(ds, columns.task, n),
             "template_type": _label_column(ds, columns.template, n),
+            **({"source": _label_column(ds, source, n)} if source else {}),
         }
     )
     if table.column("task").null_count:
         raise DataError(f"{table.column('task').null_count} rows have no task ({columns.task!r} is null)")
     with artifacts.atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def _source(ds, cfg: EmbedConfig) -> str | None:
+    """The source column if the dataset has it (it is optional)."""
+    return cfg.source_column if cfg.source_column and cfg.source_column in ds.column_names else None
 
 
 def _texts(batch: dict, cfg: EmbedConfig) -> list[str]:
@@ -98,7 +98,7 @@ def _inputs(dataset: str, ds, cfg: EmbedConfig, model: str) -> dict:
     """Everything the vectors depend on: equal inputs give equal fingerprints and equal bytes."""
     return {
         "dataset": data.identity(dataset, cfg.split, ds),
-        "columns": cfg.columns.as_dict(),
+        "columns": {**cfg.columns.as_dict(), **({"source": source} if (source := _source(ds, cfg)) else {})},
         "text": cfg.text,
         "model": model,
         "backend": cfg.backend,
@@ -121,27 +121,34 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
     inputs = _inputs(dataset, ds, cfg, cfg.model)
     fp = artifacts.fingerprint(inputs)
 
-    if (out / META).exists() and (out / EMBEDDINGS).exists():
-        old = artifacts.read_json(out / META, "embedding metadata")
-        if old.get("fingerprint") == fp:
-            console.log(f"[green]{out} is already complete for these inputs; nothing to do")
-            return old
+    if _complete(out, fp):
+        console.log(f"[green]{out} is already complete for these inputs; nothing to do")
+        return artifacts.read_json(out / META, "embedding metadata")
+    _check_folder(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
-    except OSError as exc:
-        raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
-
-    _write_rows(ds, cfg.columns, out / ROWS)
-    encoder = backends.load_encoder(
-        cfg.backend,
-        model,
-        device=cfg.device,
-        batch_size=cfg.batch_size,
-        trust_remote_code=cfg.trust_remote_code,
-    )
+        encoder = backends.load_encoder(
+            cfg.backend,
+            model,
+            device=cfg.device,
+            batch_size=cfg.batch_size,
+            trust_remote_code=cfg.trust_remote_code,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
+        raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
+    created = artifacts.first_missing(out / META)  # the folder (and parents) this run makes, if any
     try:
-        truncated = _encode_all(ds, cfg, encoder, out, fp)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
+        except OSError as exc:
+            raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
+        _write_rows(ds, cfg.columns, out / ROWS, _source(ds, cfg))
+        truncated, zero_rows = _encode_all(ds, cfg, encoder, out, fp)
+    except BaseException:
+        # A run that kept nothing worth resuming leaves nothing behind.
+        if created is not None and not (out / PROGRESS).exists():
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
         getattr(encoder, "close", lambda: None)()
 
@@ -155,6 +162,7 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
         "rows": len(ds),
         "max_seq_length": encoder.max_seq_length,
         "truncated": truncated,
+        "zero_rows": zero_rows,
         "fingerprint": fp,
         "rows_sha256": artifacts.sha256_file(out / ROWS),
         "embeddings_sha256": artifacts.sha256_file(out / EMBEDDINGS),
@@ -162,48 +170,146 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
     artifacts.write_json(out / META, meta)
     (out / PROGRESS).unlink(missing_ok=True)
     if truncated:
-        console.log(f"[yellow]{truncated} texts were longer than the model window and were truncated")
+        window = f" ({encoder.max_seq_length} tokens)" if encoder.max_seq_length else ""
+        console.warn(
+            f"{truncated:,} of {len(ds):,} texts were longer than the model window{window} and were truncated "
+            "(meta.json 'truncated')"
+        )
+    if zero_rows:
+        console.warn(f"{zero_rows:,} texts gave a zero vector (no known token); they are kept (meta.json 'zero_rows')")
     return meta
 
 
-def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> int:
+def _complete(out: Path, fp: str) -> bool:
+    """``out`` is a finished, intact folder for these inputs (a damaged one is embedded again)."""
+    if not (out / META).is_file():
+        return False
+    try:
+        old = artifacts.read_json(out / META, "embedding metadata")
+        if old.get("fingerprint") != fp:
+            return False
+        artifacts.open_embeddings(out)
+    except DataError as exc:
+        console.warn(f"{out} is damaged ({exc}); embedding again")
+        return False
+    return True
+
+
+_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS}
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse to fill a folder that holds other files and none of embed's: a wrong --out."""
+    if out.is_dir():
+        names = {p.name.lstrip(".").split(".tmp-")[0] for p in out.iterdir()}  # ".x.tmp-PID": ours too
+        if names and not names & {n.lstrip(".") for n in _OURS}:
+            raise UsageError(
+                f"--out {out} is a folder with other files in it and no embeddings: name a new folder for EMB_DIR"
+            )
+
+
+def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int, int]:
+    """Encode every shard not done yet into the partial matrix; return (truncated, zero rows)."""
     n = len(ds)
-    record = {"fingerprint": fp, "shard_rows": cfg.shard_rows, "dim": int(encoder.dim), "done": 0, "truncated": 0}
-    start = _resume_point(out, record)
-    if start:
-        matrix = np.load(out / PARTIAL, mmap_mode="r+", allow_pickle=False)
-        console.log(f"[cyan]resuming: {start:,} of {n:,} rows already embedded in {out}")
+    record = {
+        "fingerprint": fp,
+        # Anything that can change the bytes of a shard: a run that differs restarts from zero.
+        "shard_rows": cfg.shard_rows,
+        "batch_size": cfg.batch_size,
+        "device": cfg.device,
+        "encoder": encoder.name,
+        "dim": int(encoder.dim),
+        "dtype": cfg.dtype,
+        "rows": n,
+        "done": 0,
+        "truncated": 0,
+        "zero_rows": 0,
+    }
+    start, matrix = _resume_point(out, record)
+    if matrix is not None:
+        console.log(f"[cyan]resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}")
     else:
+        (out / PROGRESS).unlink(missing_ok=True)
         matrix = np.lib.format.open_memmap(out / PARTIAL, mode="w+", dtype=cfg.dtype, shape=(n, encoder.dim))
-        record["truncated"] = 0
-    with console.progress("embedding", n) as advance:
-        advance(start)
-        for lo in range(start, n, cfg.shard_rows):
-            hi = min(lo + cfg.shard_rows, n)
-            texts = _texts(ds[lo:hi], cfg)
-            vectors = encoder.encode(texts)
-            if not np.isfinite(vectors).all():
-                raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")
-            matrix[lo:hi] = vectors.astype(cfg.dtype, copy=False)
-            matrix.flush()
-            record["done"] = hi
-            record["truncated"] += encoder.count_truncated(texts)
-            artifacts.write_json(out / PROGRESS, record)
-            advance(hi - lo)
-    del matrix
-    return record["truncated"]
+    try:
+        with _sigterm_as_interrupt(), console.progress("embedding", n) as advance:
+            advance(start)
+            for lo in range(start, n, cfg.shard_rows):
+                hi = min(lo + cfg.shard_rows, n)
+                texts = _texts(ds[lo:hi], cfg)
+                vectors = encoder.encode(texts)
+                if not np.isfinite(vectors).all():
+                    raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")
+                block = vectors.astype(cfg.dtype, copy=False)
+                matrix[lo:hi] = block
+                matrix.flush()
+                # The record moves only after the shard's bytes are on disk: a kill in between
+                # redoes the shard, never skips it.
+                record["done"] = hi
+                record["truncated"] += encoder.count_truncated(texts)
+                record["zero_rows"] += int(np.count_nonzero(~block.any(axis=1)))
+                artifacts.write_json(out / PROGRESS, record)
+                advance(hi - lo)
+    except KeyboardInterrupt:
+        raise Interrupted(_resume_hint("interrupted", record["done"], n, out)) from None
+    except Exception:
+        if record["done"]:
+            console.warn(_resume_hint("embed failed", record["done"], n, out))
+        raise
+    finally:
+        del matrix
+    return record["truncated"], record["zero_rows"]
 
 
-def _resume_point(out: Path, record: dict) -> int:
-    """Rows already embedded by an interrupted run with the same inputs, else 0."""
-    if not (out / PARTIAL).exists() or not (out / PROGRESS).exists():
-        return 0
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A kill (SIGTERM, as CI sends on cancel) stops like Ctrl-C: between shards, saying how to resume."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume_hint(what: str, done: int, n: int, out: Path) -> str:
+    if not done:
+        return f"{what} before the first shard was embedded; nothing was kept"
+    return f"{what}: {done:,} of {n:,} rows are embedded in {out}; run the same embed command again to resume"
+
+
+def _resume_point(out: Path, record: dict) -> tuple[int, np.memmap | None]:
+    """Rows already embedded by an interrupted run with the same inputs and their matrix, else (0, None)."""
+    if (out / EMBEDDINGS).is_file() and (out / PROGRESS).is_file() and not (out / PARTIAL).exists():
+        (out / EMBEDDINGS).replace(out / PARTIAL)  # stopped after the last shard, before meta.json
+    if not (out / PARTIAL).is_file() or not (out / PROGRESS).is_file():
+        return 0, None
     try:
         old = artifacts.read_json(out / PROGRESS, "embedding progress record")
     except DataError:
-        return 0
-    same = all(old.get(k) == record[k] for k in ("fingerprint", "shard_rows", "dim"))
-    if not same or not isinstance(old.get("done"), int):
-        return 0
+        return 0, None
+    keys = [k for k in record if k not in ("done", "truncated", "zero_rows")]
+    done = old.get("done")
+    if any(old.get(k) != record[k] for k in keys) or not isinstance(done, int) or not 0 < done <= record["rows"]:
+        console.log(f"[yellow]{out} holds a partial run with other inputs or settings; starting again from row 0")
+        return 0, None
+    try:
+        matrix = np.load(out / PARTIAL, mmap_mode="r+", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return 0, None
+    if matrix.shape != (record["rows"], record["dim"]) or str(matrix.dtype) != record["dtype"]:
+        del matrix
+        return 0, None
     record["truncated"] = int(old.get("truncated", 0))
-    return old["done"]
+    record["zero_rows"] = int(old.get("zero_rows", 0))
+    record["done"] = done
+    return done, matrix

@@ -1,39 +1,79 @@
-"""Stage 3: write the selected source rows as a shuffled JSONL mixture."""
+"""Stage 3: write the selected source rows as a shuffled JSONL mixture, and its manifest beside it."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, console, data
+from smart_cli import artifacts, console, data, formats, manifest
 from smart_cli.errors import DataError
 from smart_cli.select_samples import read_samples
 
 
 @dataclass
 class ExportConfig:
-    """Defaults of ``smart-cli export``: shuffle with seed 23, source found through provenance."""
+    """Defaults of ``smart-cli export``: shuffle with seed 23, source found through provenance,
+    ``prompt-response`` lines (see ``formats.py``)."""
 
     seed: int = 23
     dataset: str | None = None
+    format: str = "prompt-response"
+    system: str | None = None
+    provenance_fields: bool | None = None
+
+    def line_format(self) -> formats.LineFormat:
+        return formats.LineFormat(self.format, self.system, self.provenance_fields).validate()
 
 
-def source_dataset(meta: dict, override: str | None):
+def source_dataset(meta: dict, override: str | None, samples: str | Path = "the samples file"):
     """Open the dataset the samples were selected from, and check it is the same size."""
     identity = meta.get("dataset") or {}
     spec = override or identity.get("path") or identity.get("spec")
     if not spec:
-        raise DataError("the samples file does not record its source dataset: pass --dataset")
+        raise DataError(f"{samples} does not record its source dataset: pass --dataset")
+    if not override and identity.get("local") and not Path(spec).exists():
+        raise DataError(f"dataset not found: {spec}, which {samples} was selected from; pass --dataset if it moved")
     ds = data.load(spec, identity.get("split", "train"))
     expected = identity.get("num_rows")
     if expected is not None and len(ds) != expected:
         raise DataError(
-            f"{spec} has {len(ds):,} rows but the embeddings were made from {expected:,}: not the same dataset"
+            f"{spec} has {len(ds):,} rows but {samples} was selected from a dataset of {expected:,}: "
+            "they do not belong together (pass the dataset embed read with --dataset)"
         )
     return ds
+
+
+def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None:
+    """Refuse, before anything is written, samples whose rows are not rows of ``ds``.
+
+    Checked: the columns, every row index in range and once, and each row's task in ``ds``
+    equal to the task the samples file recorded for it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = meta.get("columns") or {}
+    task_col = cols.get("task", "task_name")
+    data.check_columns(ds, data.Columns(cols.get("prompt", "inputs"), cols.get("response", "targets"), task_col, None))
+    rows = table.column("row").to_numpy()
+    outside = rows[(rows < 0) | (rows >= len(ds))]
+    if len(outside):
+        raise DataError(
+            f"{samples} names row {int(outside[0])}, but {spec} has {len(ds):,} rows: they do not belong together"
+        )
+    if len(np.unique(rows)) != len(rows):
+        raise DataError(f"{samples} names some rows twice: it was edited or damaged")
+    have = data.label_strings(ds, task_col, rows)
+    want = table.column("task").cast(pa.string())
+    same = pc.fill_null(pc.equal(have, want), False)
+    if not pc.all(same).as_py():
+        i = int(np.flatnonzero(~same.to_numpy(zero_copy_only=False))[0])
+        raise DataError(
+            f"row {int(rows[i])} of {spec} is in task {have[i].as_py()!r}, but {samples} records "
+            f"{want[i].as_py()!r}: they do not belong together (pass the dataset embed read with --dataset)"
+        )
 
 
 def mixture_records(table, meta: dict, ds, seed: int):
@@ -57,15 +97,40 @@ def mixture_records(table, meta: dict, ds, seed: int):
 
 
 def export(samples: str | Path, out: str | Path, cfg: ExportConfig | None = None) -> dict:
-    """Write the mixture to ``out`` (JSONL); return a short summary."""
+    """Write the mixture to ``out`` (JSONL, gzip when the name ends in .gz) and ``manifest_path(out)``
+    beside it; return a short summary."""
     cfg = cfg or ExportConfig()
+    fmt = cfg.line_format()
     table, meta = read_samples(samples)
-    ds = source_dataset(meta, cfg.dataset)
-    n = 0
-    with artifacts.atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    ds = source_dataset(meta, cfg.dataset, samples)
+    check_samples(table, meta, ds, samples, cfg.dataset or (meta.get("dataset") or {}).get("spec") or "the dataset")
+    rows: list[int] = []
+    tasks: list[str] = []
+    with artifacts.atomic_path(out) as tmp, formats.open_text(tmp, "w", formats.is_gzip(out)) as fh:
         with console.progress("writing mixture", table.num_rows) as advance:
             for rec in mixture_records(table, meta, ds, cfg.seed):
-                fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-                n += 1
+                fh.write(fmt.line(rec["prompt"], rec["response"], rec["task"], rec["row"]))
+                rows.append(rec["row"])
+                tasks.append(rec["task"])
                 advance(1)
-    return {"path": str(out), "lines": n, "sha256": artifacts.sha256_file(out)}
+    sha = artifacts.sha256_file(out)
+    identity = meta.get("dataset") or {}
+    doc = manifest.build(
+        meta,
+        samples=samples,
+        mixture=out,
+        line_format=fmt,
+        seed=cfg.seed,
+        rows=rows,
+        tasks=tasks,
+        sha256=sha,
+        read_from=_where(cfg.dataset) or identity.get("path") or identity.get("spec"),
+    )
+    mpath = manifest.manifest_path(out)
+    manifest.write(mpath, doc)
+    return {"path": str(out), "lines": len(rows), "sha256": sha, "manifest": str(mpath), "format": fmt.name}
+
+
+def _where(spec: str | None) -> str | None:
+    """A dataset given on the command line, as an absolute path where it is a local path."""
+    return str(Path(spec).resolve()) if spec and Path(spec).exists() else spec

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from smart_cli import artifacts, budgets, console
+from smart_cli import artifacts, budgets, console, manifest
 from smart_cli.artifacts import EmbeddingSet
 from smart_cli.errors import DataError, UsageError
 from smart_cli.submodular import FUNCTIONS, Objective, maximize
@@ -18,16 +19,26 @@ METADATA_KEY = b"smart_cli"
 
 @dataclass
 class SampleConfig:
-    """Defaults of ``smart-cli select-samples`` (the paper's: facility location, seed 23)."""
+    """Defaults of ``smart-cli select-samples`` (the paper's: facility location, seed 23).
 
-    function: str = "fl"
+    ``function`` ``None`` means: what the tasks file implies (``"rows": "random"`` for the
+    baselines and the random task selection), else ``fl``.
+    """
+
+    function: str | None = None
     lambda_: float | None = None
     seed: int = 23
 
     def objective(self) -> Objective:
-        if self.function not in SAMPLE_FUNCTIONS:
+        if self.function is not None and self.function not in SAMPLE_FUNCTIONS:
             raise UsageError(f"unknown --function {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}")
-        return Objective.of(self.function, self.lambda_)
+        return Objective.of(self.function or "fl", self.lambda_)
+
+    def for_tasks(self, tasks_doc: dict) -> SampleConfig:
+        """This config with ``function`` filled in from the tasks file when it was not given."""
+        if self.function is not None:
+            return self
+        return dataclasses.replace(self, function=tasks_doc.get("rows") or "fl")
 
 
 @dataclass
@@ -74,6 +85,7 @@ def pick(es: EmbeddingSet, group: Group, objective: Objective, seed: int) -> tup
     # A generator per group, so the picks do not depend on which groups ran before.
     rng = np.random.default_rng([seed, group.task_code, group.template_code])
     emb = np.asarray(es.embeddings[group.positions], dtype=np.float32)
+    es.check_block(emb, group.positions)  # NaN or edited vectors: refuse, do not select on them
     idx, gains = maximize(emb, b, objective, rng)
     return group.positions[idx], gains
 
@@ -82,7 +94,7 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
     """Select every group's rows; return a ``pyarrow.Table`` ready for ``samples.parquet``."""
     import pyarrow as pa
 
-    cfg = cfg or SampleConfig()
+    cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
     objective = cfg.objective()
     groups = plan(es, tasks_doc)
     parts_pos, parts_gain, parts_rank = [], [], []
@@ -113,6 +125,7 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
         "tasks_fingerprint": tasks_doc["fingerprint"],
         "dataset": es.meta.get("dataset"),
         "columns": es.meta.get("columns"),
+        **manifest.carried(es, tasks_doc),
         "budget": int(tasks_doc["budget"]),
         **params,
         "fingerprint": artifacts.fingerprint({"tasks": tasks_doc["fingerprint"], **params}),
@@ -133,6 +146,7 @@ def read_samples(path):
     """Read a ``samples.parquet`` and its provenance record."""
     from pathlib import Path
 
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -143,6 +157,16 @@ def read_samples(path):
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise DataError(f"{path} is not readable parquet: {exc}") from exc
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None or "row" not in table.column_names:
+    if raw is None or not {"row", "task"} <= set(table.column_names):
         raise DataError(f"{path} is not a samples file written by smart-cli select-samples")
-    return table, json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: its smart_cli metadata is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its smart_cli metadata is not a JSON object")
+    if table.column("row").null_count or not pa.types.is_integer(table.schema.field("row").type):
+        raise DataError(f"{path}: 'row' must hold source row indices (integers, no nulls)")
+    if isinstance(meta.get("budget"), int) and table.num_rows != meta["budget"]:
+        raise DataError(f"{path} has {table.num_rows:,} rows but records a budget of {meta['budget']:,}: it was edited")
+    return table, meta

@@ -6,9 +6,12 @@ the "all gains equal" baseline. Pure: arrays in, arrays out, no files.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from smart_cli.errors import UsageError
 
 #: Submodular functions by their CLI names, with the reference's default lambda.
 FUNCTIONS = {"fl": None, "gc": 0.4, "logdet": 1.0, "random": None}
@@ -25,6 +28,10 @@ class Objective:
     def of(cls, name: str, lambda_: float | None = None) -> Objective:
         if name not in FUNCTIONS:
             raise ValueError(f"unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
+        number = isinstance(lambda_, (int, float)) and not isinstance(lambda_, bool)
+        if lambda_ is not None and not (number and math.isfinite(lambda_) and lambda_ >= 0):
+            # A NaN lambda sends submodlib's greedy into an endless loop; a negative one is not submodular.
+            raise UsageError(f"--lambda must be a finite number >= 0, got {lambda_!r}")
         return cls(name, FUNCTIONS[name] if lambda_ is None else lambda_)
 
 

@@ -75,3 +75,28 @@ def tiny_emb(tiny_dataset, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("emb") / "emb"
     embed(tiny_dataset, out, EmbedConfig(shard_rows=32))
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_mixture(tiny_emb, tmp_path_factory) -> dict:
+    """A SMART mixture of the tiny data (4 tasks, 30 rows) with its tasks, samples and manifest."""
+    from smart_cli import artifacts
+    from smart_cli.export import export
+    from smart_cli.select_samples import select_samples, write_samples
+    from smart_cli.select_tasks import TaskConfig, select_tasks
+
+    out = tmp_path_factory.mktemp("mixture")
+    es = artifacts.open_embeddings(tiny_emb)
+    doc = select_tasks(es, TaskConfig(num_tasks=4, budget=30))
+    artifacts.write_json(out / "tasks.json", doc)
+    write_samples(select_samples(es, {**doc, "path": str(out / "tasks.json")}), out / "samples.parquet")
+    summary = export(out / "samples.parquet", out / "mix.jsonl")
+    return {
+        "dir": out,
+        "tasks": out / "tasks.json",
+        "samples": out / "samples.parquet",
+        "mixture": out / "mix.jsonl",
+        "manifest": out / "mix.manifest.json",
+        "summary": summary,
+        "emb": tiny_emb,
+    }

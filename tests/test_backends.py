@@ -153,6 +153,10 @@ def test_static_distilled_into_cache(static, static_cache):
     assert {"model.safetensors", "tokenizer.json", "config.json"} <= files
     assert not [p for p in static.path.rglob("*") if p.suffix in {".pkl", ".pickle", ".bin", ".pt"}]
     assert [p.name for p in (static_cache / "static").iterdir()] == [static.path.name]  # no temp dirs left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert static.path.stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (static.path / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_static_second_load_from_cache(static, static_cache):
@@ -165,6 +169,13 @@ def test_static_second_load_from_cache(static, static_cache):
     assert (static.path / "model.safetensors").stat().st_mtime_ns == stamp
     assert seconds < 5.0
     assert again.encode(TEXTS).tobytes() == static.encode(TEXTS).tobytes()
+
+
+def test_static_loads_a_model2vec_dir_directly(static, tmp_path):
+    direct = backends.load_encoder("static", str(static.path), cache_dir=tmp_path)
+    assert direct.from_cache is True and direct.path == static.path
+    assert not (tmp_path / "static").exists()
+    assert direct.encode(TEXTS).tobytes() == static.encode(TEXTS).tobytes()
 
 
 def test_static_encode(static):

@@ -124,3 +124,37 @@ def test_template_split_properties(counts, data):
     out = template_split(budget, named)
     assert sum(out.values()) == budget
     assert all(0 <= out[t] <= named[t] for t in out)
+
+
+def reference_template_split(budget, counts):
+    """The spec's stage-2 split written out: zero- vs few-shot by counts, then opt vs no-opt by counts."""
+
+    def split(total, named):
+        named = [(name, c) for name, c in named if c > 0]
+        if len(named) == 1:
+            return {named[0][0]: total}
+        parts = [math.floor(total * c / sum(c for _, c in named)) for _, c in named]
+        for i in range(total - sum(parts)):
+            parts[i % len(parts)] += 1
+        return {name: p for (name, _), p in zip(named, parts)}
+
+    zs = [("zs_opt", counts["zs_opt"]), ("zs_noopt", counts["zs_noopt"])]
+    fs = [("fs_opt", counts["fs_opt"]), ("fs_noopt", counts["fs_noopt"])]
+    if sum(c for _, c in fs) == 0:
+        return split(budget, zs)
+    halves = split(budget, [("zs", sum(c for _, c in zs)), ("fs", sum(c for _, c in fs))])
+    out = {}
+    for half, named in (("zs", zs), ("fs", fs)):
+        if half in halves:
+            out.update(split(halves[half], named))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=4, max_size=4), st.data())
+def test_template_split_agrees_with_reference(counts, data):
+    named = dict(zip(["zs_opt", "zs_noopt", "fs_opt", "fs_noopt"], counts))
+    if sum(counts) == 0:
+        return
+    budget = data.draw(st.integers(0, sum(counts)))
+    assert template_split(budget, named) == reference_template_split(budget, named)

@@ -1,0 +1,133 @@
+"""``smart-cli verify X.jsonl``: prove a mixture is what its manifest says.
+
+1. The file's sha256 equals the manifest's.
+2. Where the source dataset can be opened: line i is, field for field (per the manifest's line
+   format), the source row the manifest names for line i, with the right task where the line
+   carries one.
+
+A mismatch is a ``DataError`` with one line saying what differs and where.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from smart_cli import artifacts, console, data, formats, manifest
+from smart_cli.errors import DataError
+
+BATCH = 10_000
+
+
+@dataclass
+class VerifyConfig:
+    dataset: str | None = None  # the source, if it moved since export
+    checksum_only: bool = False
+
+
+def verify(mixture: str | Path, cfg: VerifyConfig | None = None) -> dict:
+    """Check ``mixture`` against its manifest; return a summary, or raise ``DataError``."""
+    cfg = cfg or VerifyConfig()
+    mixture = Path(mixture)
+    if not mixture.is_file():
+        raise DataError(f"mixture not found: {mixture}")
+    man = manifest.read(mixture)
+    info = man["mixture"]
+    sha = artifacts.sha256_file(mixture)
+    problem = None if sha == man["sha256"] else "its sha256 differs from the manifest's"
+    source = None if cfg.checksum_only else _open_source(man, cfg.dataset)
+    lines_checked = 0
+    if source is not None:
+        try:
+            lines_checked = _check_lines(mixture, man, source)
+        except DataError as exc:
+            problem = f"{problem}; {exc}" if problem else str(exc)
+    elif problem is None:
+        lines_checked = _count_lines(mixture, info)
+    if problem:
+        raise DataError(f"{mixture} does not match {manifest.manifest_path(mixture).name}: {problem}")
+    return {
+        "path": str(mixture),
+        "ok": True,
+        "lines": lines_checked or int(info.get("lines", 0)),
+        "sha256": sha,
+        "format": info.get("format"),
+        "rows_checked": source is not None,
+        "source": (man.get("dataset") or {}).get("read_from") if source is not None else None,
+    }
+
+
+def _open_source(man: dict, override: str | None):
+    """The source dataset, or ``None`` (with a note) where it cannot be opened here."""
+    identity = man.get("dataset") or {}
+    spec = override or identity.get("read_from") or identity.get("path") or identity.get("spec")
+    if not spec:
+        console.log("[yellow]the manifest names no source dataset: checksum only")
+        return None
+    try:
+        ds = data.load(spec, identity.get("split") or "train")
+    except DataError as exc:
+        console.log(f"[yellow]source {spec} not reachable ({exc}): checksum only")
+        return None
+    if identity.get("num_rows") is not None and len(ds) != identity["num_rows"]:
+        raise DataError(f"{spec} has {len(ds):,} rows but the mixture was made from {identity['num_rows']:,}")
+    return ds
+
+
+def _check_lines(mixture: Path, man: dict, ds) -> int:
+    info = man["mixture"]
+    fmt = formats.LineFormat(info.get("format") or "prompt-response", info.get("system"))
+    cols = man.get("columns") or {}
+    prompt_col, response_col = cols.get("prompt", "inputs"), cols.get("response", "targets")
+    task_col = cols.get("task", "task_name")
+    rows = man.get("rows")
+    if not isinstance(rows, list):
+        raise DataError("the manifest lists no source rows")
+    if rows and (min(rows) < 0 or max(rows) >= len(ds)):
+        raise DataError(f"the manifest names row {max(rows)}, but the source has {len(ds):,} rows")
+    n = 0
+    with formats.open_text(mixture, "r", info.get("compression") == "gzip") as fh:
+        batch: list[str] = []
+        for line in fh:
+            batch.append(line)
+            if len(batch) == BATCH:
+                _check_batch(batch, n, rows, ds, fmt, (prompt_col, response_col, task_col))
+                n += len(batch)
+                batch = []
+        if batch:
+            _check_batch(batch, n, rows, ds, fmt, (prompt_col, response_col, task_col))
+            n += len(batch)
+    if n != len(rows):
+        raise DataError(f"it has {n:,} lines but the manifest lists {len(rows):,}")
+    return n
+
+
+def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, cols: tuple[str, str, str]) -> None:
+    prompt_col, response_col, task_col = cols
+    if start + len(lines) > len(rows):
+        raise DataError(f"it has more lines than the {len(rows):,} the manifest lists")
+    wanted = rows[start : start + len(lines)]
+    source = ds.select(wanted).select_columns(list(dict.fromkeys([prompt_col, response_col, task_col])))
+    label_names = getattr(ds.features.get(task_col), "names", None)  # a ClassLabel task column
+    for k, (line, src) in enumerate(zip(lines, source)):
+        where = f"line {start + k + 1} (source row {wanted[k]})"
+        t = src[task_col]
+        try:
+            prompt, response, task, row = fmt.parse(json.loads(line))
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise DataError(f"{where} is not a valid {fmt.name} line: {exc}") from None
+        if row is not None and row != wanted[k]:
+            raise DataError(f"{where} claims row {row}")
+        for what, got, expected in (
+            ("prompt", prompt, src[prompt_col]),
+            ("response", response, src[response_col]),
+            ("task", task, None if task is None else str(label_names[t] if label_names else t)),
+        ):
+            if got != expected:
+                raise DataError(f"{where}: the {what} differs from the source")
+
+
+def _count_lines(mixture: Path, info: dict) -> int:
+    with formats.open_text(mixture, "r", info.get("compression") == "gzip") as fh:
+        return sum(1 for _ in fh)
