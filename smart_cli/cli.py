@@ -95,7 +95,8 @@ def command(fn):
             from rich.markup import escape
 
             message, code = _describe(exc)
-            console.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+            line = " ".join(message.split("\n"))  # a library's message may span lines; ours is one
+            console.err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
             raise typer.Exit(code) from None
 
     return app.command()(wrapper)
@@ -109,6 +110,9 @@ def _quiet_libraries():
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # transformers sets its own log level when first imported (after this): its multi-line load
+    # report for the packaged model would otherwise land on stderr on every embed.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in ("sentence_transformers", "transformers", "datasets", "huggingface_hub"):
@@ -135,6 +139,9 @@ def embed(
     batch_size: Annotated[int, typer.Option(help="Texts per model batch.")] = 64,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:0 or cuda:0,cuda:1 (several GPUs).")] = None,
     dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = "float32",
+    precision: Annotated[
+        str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
+    ] = "fp32",
     shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = 8192,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
     source_column: Annotated[
@@ -155,6 +162,7 @@ def embed(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        precision=precision,
         shard_rows=shard_rows,
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
@@ -225,6 +233,17 @@ def select_samples(
     ] = None,
     lambda_: Lambda = None,
     seed: Seed = 23,
+    max_dense_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest group on the dense (reference) path; larger ones use a kNN graph. 0: all groups "
+            "sparse [default: from available memory].",
+            show_default=False,
+        ),
+    ] = None,
+    knn: Annotated[int, typer.Option(help="Neighbours per row of the sparse path's kNN graph.")] = 32,
+    optimizer: Annotated[str, typer.Option(help="Sparse path's greedy: lazy or stochastic.")] = "lazy",
+    workers: Annotated[int, typer.Option(help="Processes selecting groups in parallel (same output).")] = 1,
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet)."""
     from smart_cli import artifacts
@@ -232,7 +251,15 @@ def select_samples(
     from smart_cli.select_samples import select_samples as run_select
     from smart_cli.select_tasks import load_tasks
 
-    cfg = SampleConfig(function=function, lambda_=lambda_, seed=seed)
+    cfg = SampleConfig(
+        function=function,
+        lambda_=lambda_,
+        seed=seed,
+        max_dense_rows=max_dense_rows,
+        knn=knn,
+        optimizer=optimizer,
+        workers=workers,
+    )
     cfg.objective()
     es = artifacts.open_embeddings(emb_dir)
     doc = {**load_tasks(tasks, es), "path": str(tasks.resolve())}  # the path goes into the manifest

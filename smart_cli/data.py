@@ -182,7 +182,10 @@ def label_strings(ds, name: str | None, rows=None):
     names = getattr(ds.features.get(name), "names", None)
     if names is not None:
         return pc.take(pa.array(names, pa.string()), column)
-    return pc.cast(column, pa.string())
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"column {name!r} holds {column.type}, not labels (strings or numbers)") from exc
 
 
 def identity(spec: str, split: str, ds) -> dict:

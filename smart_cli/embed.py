@@ -24,6 +24,7 @@ from smart_cli.errors import DataError, Interrupted, UsageError, first_line
 TEXT_MODES = ("prompt", "prompt+response")
 DTYPES = ("float32", "float16")
 BACKENDS = ("transformer", "static")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -38,6 +39,8 @@ class EmbedConfig:
     batch_size: int = 64
     device: str | None = None
     dtype: str = "float32"
+    # Inference precision of the transformer backend (bf16: autocast); the static one has none.
+    precision: str = "fp32"
     shard_rows: int = 8192
     trust_remote_code: bool = False
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
@@ -51,6 +54,12 @@ class EmbedConfig:
             raise UsageError(f"unknown --dtype {self.dtype!r}; choose from {', '.join(DTYPES)}")
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown --backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown --precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        if self.precision != "fp32" and self.backend != "transformer":
+            raise UsageError(f"--precision {self.precision} applies to --backend transformer only")
+        if self.precision != "fp32" and self.device and "," in self.device:
+            raise UsageError(f"--precision {self.precision} needs one device; several GPUs run in fp32")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
         if self.shard_rows < 1:
@@ -103,6 +112,8 @@ def _inputs(dataset: str, ds, cfg: EmbedConfig, model: str) -> dict:
         "model": model,
         "backend": cfg.backend,
         "dtype": cfg.dtype,
+        # Only where it departs from fp32, so existing fp32 folders keep their fingerprint.
+        **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
     }
 
 
@@ -132,6 +143,7 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
             device=cfg.device,
             batch_size=cfg.batch_size,
             trust_remote_code=cfg.trust_remote_code,
+            precision=cfg.precision,
         )
     except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
         raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
@@ -211,6 +223,8 @@ def _check_folder(out: Path) -> None:
 def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int, int]:
     """Encode every shard not done yet into the partial matrix; return (truncated, zero rows)."""
     n = len(ds)
+    # Only the embedded columns are turned into Python strings, shard by shard.
+    text_ds = ds.select_columns([cfg.columns.prompt] + ([cfg.columns.response] if cfg.text != "prompt" else []))
     record = {
         "fingerprint": fp,
         # Anything that can change the bytes of a shard: a run that differs restarts from zero.
@@ -236,7 +250,7 @@ def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int,
             advance(start)
             for lo in range(start, n, cfg.shard_rows):
                 hi = min(lo + cfg.shard_rows, n)
-                texts = _texts(ds[lo:hi], cfg)
+                texts = _texts(text_ds[lo:hi], cfg)
                 vectors = encoder.encode(texts)
                 if not np.isfinite(vectors).all():
                     raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")

@@ -11,6 +11,7 @@ inputs give the same bytes.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +31,16 @@ def manifest_path(mixture: str | Path) -> Path:
         if name.endswith(suffix) and len(name) > len(suffix):
             name = name[: -len(suffix)]
     return mixture.with_name(f"{name}.manifest.json")
+
+
+def relative_paths(paths: dict | None, base: str | Path) -> dict:
+    """Artifact paths relative to the folder ``base``: the same layout gives the same bytes anywhere."""
+    return {k: os.path.relpath(v, base) if v else v for k, v in (paths or {}).items()}
+
+
+def absolute_paths(paths: dict | None, base: str | Path) -> dict:
+    """Inverse of :func:`relative_paths`: resolve recorded paths against the folder ``base``."""
+    return {k: str((Path(base) / v).resolve()) if v else v for k, v in (paths or {}).items()}
 
 
 def carried(es: artifacts.EmbeddingSet, tasks_doc: dict) -> dict:
@@ -85,9 +96,15 @@ def build(
         "columns": samples_meta.get("columns"),
         "embedding": samples_meta.get("embedding"),
         "select_tasks": {k: v for k, v in selection.items() if k != "tasks"} or None,
-        "select_samples": {k: samples_meta.get(k) for k in ("function", "lambda", "seed", "fingerprint")},
+        "select_samples": {
+            k: samples_meta.get(k)
+            for k in ("function", "lambda", "seed", "fingerprint", "max_dense_rows", "knn", "optimizer", "groups")
+        },
         "tasks": task_rows,
-        "paths": {**(samples_meta.get("paths") or {}), "samples": str(Path(samples).resolve())},
+        # relative to the mixture's folder, so a run into another folder writes the same manifest
+        "paths": relative_paths(
+            {**(samples_meta.get("paths") or {}), "samples": str(Path(samples).resolve())}, mixture.resolve().parent
+        ),
         "rows": [int(r) for r in rows],
     }
 
@@ -113,4 +130,5 @@ def read(mixture: str | Path) -> dict:
     doc = artifacts.read_json(path, "manifest")
     if doc.get("format") != FORMAT or not isinstance(doc.get("mixture"), dict) or "sha256" not in doc:
         raise DataError(f"{path} is not a mixture manifest written by smart-cli export")
+    doc["paths"] = absolute_paths(doc.get("paths"), path.resolve().parent)
     return doc

@@ -1,10 +1,23 @@
-"""Stage 2: pick representative, non-redundant rows inside every (task, template type) group."""
+"""Stage 2: pick representative, non-redundant rows inside every (task, template type) group.
+
+Each group takes one of two paths. A group of at most ``max_dense_rows`` rows goes to the dense
+reference path (submodlib's lazy greedy over the n x n cosine kernel); a larger one to the kNN
+graph of ``sparse.py`` (facility location and graph cut; log determinant has no sparse path and
+is refused for such a group). The default limit comes from the memory available: see
+``default_max_dense_rows``. Groups can run in parallel processes (``workers``); every group has
+its own seed, and results are assembled in plan order, so the output does not depend on
+``workers``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +28,18 @@ from smart_cli.submodular import FUNCTIONS, Objective, maximize
 
 SAMPLE_FUNCTIONS = tuple(FUNCTIONS)
 METADATA_KEY = b"smart_cli"
+OPTIMIZERS = ("lazy", "stochastic")
+#: Neighbours per row of the sparse path's kNN graph (``sparse.DEFAULT_K``; a test checks they
+#: agree: importing ``sparse`` here would load numba for every command).
+DEFAULT_KNN = 32
+#: Peak bytes per kernel entry of submodlib's dense path, measured (peak RSS / n^2, n = 3,000 to
+#: 20,000): facility location takes the float32 kernel as an array (~10 B); graph cut and log
+#: determinant copy it through Python lists (``tolist``: 62-77 B).
+DENSE_BYTES_PER_ENTRY = {"fl": 10, "gc": 72, "logdet": 80}
+#: Most memory one dense kernel may take by default, whatever the machine has: keeps a default
+#: run near the measured 3.6 GB of a 20,000-row FL group and bounds its time (dense lazy greedy
+#: is O(n^2) per group).
+DENSE_MEMORY_CAP = 2 << 30
 
 
 @dataclass
@@ -28,10 +53,25 @@ class SampleConfig:
     function: str | None = None
     lambda_: float | None = None
     seed: int = 23
+    #: Largest group on the dense path; larger groups go to the kNN graph. ``None``: from memory
+    #: (``default_max_dense_rows``); ``0``: every group with 0 < b < n on the sparse path.
+    max_dense_rows: int | None = None
+    knn: int = DEFAULT_KNN
+    optimizer: str = "lazy"
+    workers: int = 1
 
     def objective(self) -> Objective:
+        """The function to maximise; also checks the options fit together (before any work)."""
         if self.function is not None and self.function not in SAMPLE_FUNCTIONS:
             raise UsageError(f"unknown --function {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}")
+        if self.max_dense_rows is not None and self.max_dense_rows < 0:
+            raise UsageError(f"--max-dense-rows must be >= 0, got {self.max_dense_rows}")
+        if self.knn < 1:
+            raise UsageError(f"--knn must be at least 1, got {self.knn}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
         return Objective.of(self.function or "fl", self.lambda_)
 
     def for_tasks(self, tasks_doc: dict) -> SampleConfig:
@@ -75,19 +115,101 @@ def plan(es: EmbeddingSet, tasks_doc: dict) -> list[Group]:
     return groups
 
 
-def pick(es: EmbeddingSet, group: Group, objective: Objective, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions and gains of the group's picks: all rows when b = n, else the greedy prefix."""
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``; free pages where there is no /proc)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return 8 << 30  # unknown: assume a modest machine
+
+
+def default_max_dense_rows(function: str, workers: int = 1, available: int | None = None) -> int:
+    """Largest dense group by default: its kernel takes at most half the available memory shared
+    among ``workers``, and at most ``DENSE_MEMORY_CAP``; rounded down to a multiple of 1,000 so
+    that small changes in free memory do not change which path a group takes."""
+    if function not in DENSE_BYTES_PER_ENTRY:
+        return 0  # random: no kernel at all
+    budget = min((available if available is not None else available_memory()) / 2 / max(1, workers), DENSE_MEMORY_CAP)
+    rows = int(math.sqrt(max(budget, 0) / DENSE_BYTES_PER_ENTRY[function]))
+    return rows // 1000 * 1000
+
+
+def route(group: Group, objective: Objective, max_dense_rows: int) -> str:
+    """Which path a group takes: ``empty`` (b = 0), ``whole`` (b = n), ``random``, ``dense`` or ``sparse``."""
     n, b = len(group.positions), group.budget
-    if b == n:
-        return group.positions, np.full(n, np.nan)
     if b == 0:
+        return "empty"
+    if b == n:
+        return "whole"
+    if objective.name == "random":
+        return "random"
+    return "dense" if n <= max_dense_rows else "sparse"
+
+
+def group_seed(seed: int, group: Group) -> int:
+    """The sparse path's seed for one group (kNN index, stochastic greedy): one stream per group."""
+    return int(np.random.SeedSequence([seed, group.task_code, group.template_code]).generate_state(1)[0])
+
+
+def pick(
+    es: EmbeddingSet,
+    group: Group,
+    objective: Objective,
+    seed: int,
+    cfg: SampleConfig | None = None,
+    max_dense_rows: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and gains of the group's picks: all rows when b = n, else the greedy prefix."""
+    cfg = cfg or SampleConfig()
+    limit = max_dense_rows if max_dense_rows is not None else cfg.max_dense_rows
+    path = route(group, objective, len(group.positions) if limit is None else limit)
+    n, b = len(group.positions), group.budget
+    if path == "whole":
+        return group.positions, np.full(n, np.nan)
+    if path == "empty":
         return group.positions[:0], np.empty(0)
     # A generator per group, so the picks do not depend on which groups ran before.
     rng = np.random.default_rng([seed, group.task_code, group.template_code])
+    if path == "random":
+        idx, gains = maximize(np.empty((n, 0), dtype=np.float32), b, objective, rng)
+        return group.positions[idx], gains
+    # Only this group's rows are read from the memory map (positions ascend within a group).
     emb = np.asarray(es.embeddings[group.positions], dtype=np.float32)
     es.check_block(emb, group.positions)  # NaN or edited vectors: refuse, do not select on them
-    idx, gains = maximize(emb, b, objective, rng)
+    if path == "dense":
+        idx, gains = maximize(emb, b, objective, rng)
+    else:
+        from smart_cli.sparse import sparse_greedy
+
+        idx, gains = sparse_greedy(
+            emb,
+            b,
+            function=objective.name,
+            lambda_=objective.lambda_ if objective.lambda_ is not None else 0.0,
+            k=cfg.knn,
+            seed=group_seed(seed, group),
+            optimizer=cfg.optimizer,
+        )
     return group.positions[idx], gains
+
+
+def _refuse_sparse_logdet(es: EmbeddingSet, groups: list[Group], paths: list[str], max_dense_rows: int) -> None:
+    """Log determinant has no kNN path: say so before any work, naming the largest group."""
+    big = [g for g, p in zip(groups, paths) if p == "sparse"]
+    if not big:
+        return
+    g = max(big, key=lambda g: len(g.positions))
+    n = len(g.positions)
+    gb = DENSE_BYTES_PER_ENTRY["logdet"] * n * n / 1e9
+    raise UsageError(
+        f"--function logdet has no sparse path, and {len(big):,} group(s) have more rows than --max-dense-rows "
+        f"{max_dense_rows:,} (largest: task {es.task_names[g.task_code]!r}, {n:,} rows, ~{gb:,.1f} GB dense): "
+        f"use --function fl or gc, or --max-dense-rows {n} where memory allows"
+    )
 
 
 def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None = None):
@@ -97,14 +219,17 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
     cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
     objective = cfg.objective()
     groups = plan(es, tasks_doc)
-    parts_pos, parts_gain, parts_rank = [], [], []
+    max_dense = cfg.max_dense_rows
+    if max_dense is None:
+        max_dense = default_max_dense_rows(objective.name, cfg.workers)
+    paths = [route(g, objective, max_dense) for g in groups]
+    if objective.name == "logdet":
+        _refuse_sparse_logdet(es, groups, paths, max_dense)
     with console.progress(f"selecting rows ({objective.name})", sum(g.budget for g in groups)) as advance:
-        for g in groups:
-            pos, gains = pick(es, g, objective, cfg.seed)
-            parts_pos.append(pos)
-            parts_gain.append(gains)
-            parts_rank.append(np.arange(len(pos), dtype=np.int32))
-            advance(len(pos))
+        results = _pick_all(es, groups, paths, objective, cfg, max_dense, advance)
+    parts_pos = [pos for pos, _ in results]
+    parts_gain = [gains for _, gains in results]
+    parts_rank = [np.arange(len(pos), dtype=np.int32) for pos in parts_pos]
     positions = np.concatenate(parts_pos) if parts_pos else np.empty(0, dtype=np.int64)
     gains = np.concatenate(parts_gain) if parts_gain else np.empty(0)
     templates = [es.template_names[i] for i in es.template_codes[positions]]
@@ -118,6 +243,10 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
         }
     )
     params = {"function": objective.name, "lambda": objective.lambda_, "seed": cfg.seed}
+    counts = {p: paths.count(p) for p in ("dense", "sparse", "whole", "empty", "random")}
+    # The sparse path's parameters matter only where a group took it: a run on the reference
+    # path keeps the reference fingerprint. ``workers`` never changes the output: not recorded.
+    sparse_params = {"max_dense_rows": max_dense, "knn": cfg.knn, "optimizer": cfg.optimizer}
     meta = {
         "format": "smart-cli/samples",
         "producer": artifacts.producer(),
@@ -128,16 +257,111 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
         **manifest.carried(es, tasks_doc),
         "budget": int(tasks_doc["budget"]),
         **params,
-        "fingerprint": artifacts.fingerprint({"tasks": tasks_doc["fingerprint"], **params}),
+        **sparse_params,
+        "groups": counts,
+        "fingerprint": artifacts.fingerprint(
+            {"tasks": tasks_doc["fingerprint"], **params, **(sparse_params if counts["sparse"] else {})}
+        ),
     }
     if table.num_rows != tasks_doc["budget"]:
         raise DataError(f"selected {table.num_rows} rows but the budget is {tasks_doc['budget']}")
     return table.replace_schema_metadata({METADATA_KEY: artifacts.canonical_json(meta).encode()})
 
 
+# --------------------------------------------------------------------------- groups in parallel
+
+#: Environment variables that size the thread pools of BLAS, OpenMP (faiss) and numba.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+_WORKER: dict = {}
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int):
+    """Thread-pool sizes for worker processes: they read these when their libraries load."""
+    old = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: str(threads) for k in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _init_worker(path: str, meta: dict, threads: int) -> None:
+    """Open EMB_DIR's memory map once per worker process (arrays never cross the pipe)."""
+    from smart_cli.artifacts import EMBEDDINGS
+
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    emb = np.load(Path(path) / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
+    empty = np.empty(0, dtype=np.int32)
+    _WORKER["es"] = EmbeddingSet(Path(path), meta, emb, empty.astype(np.int64), [], empty, [], empty)
+
+
+def _pick_in_worker(group: Group, objective: Objective, seed: int, cfg: SampleConfig, max_dense: int):
+    return pick(_WORKER["es"], group, objective, seed, cfg, max_dense)
+
+
+def _pick_all(es, groups, paths, objective, cfg, max_dense, advance) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every group's picks, in plan order; dense and sparse groups in ``cfg.workers`` processes."""
+    results: list = [None] * len(groups)
+    heavy = [i for i, p in enumerate(paths) if p in ("dense", "sparse")]
+    if cfg.workers > 1 and len(heavy) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        workers = min(cfg.workers, len(heavy))
+        threads = max(1, _cores() // workers)
+        # spawn, not fork: numba, faiss and OpenMP do not survive a fork of a process using them.
+        with (
+            _thread_env(threads),
+            ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(str(es.path), es.meta, threads),
+            ) as pool,
+        ):
+            # Largest groups first, so no worker is left with a big one at the end.
+            order = sorted(heavy, key=lambda i: -len(groups[i].positions))
+            futures = {pool.submit(_pick_in_worker, groups[i], objective, cfg.seed, cfg, max_dense): i for i in order}
+            for i, g in enumerate(groups):
+                if i not in futures:
+                    results[i] = pick(es, g, objective, cfg.seed, cfg, max_dense)
+                    advance(len(results[i][0]))
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    advance(len(results[futures[fut]][0]))
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+        return results
+    for i, g in enumerate(groups):
+        results[i] = pick(es, g, objective, cfg.seed, cfg, max_dense)
+        advance(len(results[i][0]))
+    return results
+
+
 def write_samples(table, path) -> None:
     import pyarrow.parquet as pq
 
+    # Artifact paths are stored relative to the samples file, so the same layout in another
+    # folder gives the same bytes; read_samples resolves them back.
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    if meta.get("paths"):
+        meta["paths"] = manifest.relative_paths(meta["paths"], Path(path).resolve().parent)
+        table = table.replace_schema_metadata({METADATA_KEY: artifacts.canonical_json(meta).encode()})
     with artifacts.atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -169,4 +393,5 @@ def read_samples(path):
         raise DataError(f"{path}: 'row' must hold source row indices (integers, no nulls)")
     if isinstance(meta.get("budget"), int) and table.num_rows != meta["budget"]:
         raise DataError(f"{path} has {table.num_rows:,} rows but records a budget of {meta['budget']:,}: it was edited")
+    meta["paths"] = manifest.absolute_paths(meta.get("paths"), path.resolve().parent)
     return table, meta

@@ -48,10 +48,12 @@ class TaskConfig:
         return Objective.of(self.function, self.lambda_)
 
 
-def task_means(es: EmbeddingSet, chunk_rows: int = 1 << 20) -> np.ndarray:
+def task_means(es: EmbeddingSet, chunk_rows: int | None = None) -> np.ndarray:
     """Plain mean of each task's row embeddings, in one streaming pass over the memmap."""
     from scipy import sparse
 
+    if chunk_rows is None:  # a float64 block of at most 256 MB, whatever the dimension
+        chunk_rows = max(1, (256 << 20) // (8 * max(1, es.embeddings.shape[1])))
     n_tasks = len(es.task_names)
     sums = np.zeros((n_tasks, es.embeddings.shape[1]), dtype=np.float64)
     n = es.embeddings.shape[0]

@@ -100,3 +100,22 @@ def tiny_mixture(tiny_emb, tmp_path_factory) -> dict:
         "summary": summary,
         "emb": tiny_emb,
     }
+
+
+@pytest.fixture(scope="session")
+def static_cache(tmp_path_factory):
+    """A smart-cli cache root of this session (the static model is distilled into it once)."""
+    return tmp_path_factory.mktemp("smart-cache")
+
+
+@pytest.fixture(scope="session")
+def static_encoder(static_cache):
+    """The static encoder distilled from the packaged model on first use, for the whole session."""
+    import time
+
+    from smart_cli import backends
+
+    start = time.perf_counter()
+    enc = backends.load_encoder("static", cache_dir=static_cache)
+    enc.first_load_seconds = time.perf_counter() - start
+    return enc

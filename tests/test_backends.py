@@ -132,16 +132,9 @@ def test_transformer_count_truncated(transformer):
 
 
 @pytest.fixture(scope="module")
-def static_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("smart-cache")
-
-
-@pytest.fixture(scope="module")
-def static(static_cache):
-    start = time.perf_counter()
-    enc = backends.load_encoder("static", cache_dir=static_cache)
-    enc.first_load_seconds = time.perf_counter() - start
-    return enc
+def static(static_encoder):
+    """The session's static encoder (tests/conftest.py): distilled once, shared with test_scale.py."""
+    return static_encoder
 
 
 def test_static_distilled_into_cache(static, static_cache):

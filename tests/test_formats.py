@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from smart_cli import artifacts
+from smart_cli import artifacts, manifest
 from smart_cli.cli import app
 from smart_cli.errors import UsageError
 from smart_cli.export import ExportConfig, export
@@ -117,7 +118,10 @@ def test_manifest_contents(tiny_mixture, tiny_dataset):
     assert all({"task", "source", "gain", "weight", "budget", "size", "count"} <= set(t) for t in man["tasks"])
     lines = [json.loads(x) for x in mix.read_text().splitlines()]
     assert man["rows"] == [x["row"] for x in lines]
-    assert man["paths"]["embeddings"].endswith("emb") and man["paths"]["tasks"] == str(tiny_mixture["tasks"])
+    # stored relative to the mixture's folder, resolved back by manifest.read
+    assert not any(Path(p).is_absolute() for p in man["paths"].values())
+    located = manifest.read(mix)["paths"]
+    assert located["embeddings"].endswith("emb") and located["tasks"] == str(Path(tiny_mixture["tasks"]).resolve())
     text = tiny_mixture["manifest"].read_text()
     assert text.rstrip().endswith("]\n}") and text.count("\n") < 120  # rows on one line, last
 

@@ -1,0 +1,222 @@
+"""Scale paths of select-samples (dense vs kNN graph, parallel groups), float16 and the static
+backend end to end. Tiny data built in code; real faiss, numba and submodlib."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from smart_cli import artifacts
+from smart_cli.cli import app
+from smart_cli.errors import UsageError
+from smart_cli.select_samples import (
+    DEFAULT_KNN,
+    SampleConfig,
+    default_max_dense_rows,
+    read_samples,
+    select_samples,
+    write_samples,
+)
+from smart_cli.select_tasks import TaskConfig, select_tasks
+from smart_cli.sparse import DEFAULT_K, facility_location_value
+
+# task -> rows; two templates each, so every task gives two groups of different sizes.
+TASKS = {"alpha": 700, "beta": 420, "gamma": 160, "delta": 60}
+TEMPLATES = ["zs_opt", "fs_opt"]
+
+
+def clustered(n: int, d: int, rng: np.random.Generator, centres: int = 12) -> np.ndarray:
+    mean = rng.standard_normal((centres, d))
+    x = mean[rng.integers(0, centres, n)] + 0.45 * rng.standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def write_emb_dir(path, dtype: str = "float32", d: int = 48):
+    """An EMB_DIR as embed writes it, from clustered unit vectors (one cluster set per task)."""
+    rng = np.random.default_rng(5)
+    vecs, tasks, templates = [], [], []
+    for name, size in TASKS.items():
+        vecs.append(clustered(size, d, rng))
+        tasks += [name] * size
+        templates += [TEMPLATES[i % 3 == 0] for i in range(size)]  # uneven template split
+    emb = np.concatenate(vecs).astype(dtype)
+    path.mkdir(parents=True)
+    np.save(path / artifacts.EMBEDDINGS, emb)
+    n = len(tasks)
+    pq.write_table(
+        pa.table({"row": np.arange(n, dtype=np.int64), "task": tasks, "template_type": templates}),
+        path / artifacts.ROWS,
+    )
+    meta = {
+        "format": "smart-cli/embeddings",
+        "rows": n,
+        "dim": d,
+        "dtype": dtype,
+        "fingerprint": f"synthetic-{dtype}",
+        "rows_sha256": artifacts.sha256_file(path / artifacts.ROWS),
+        "embeddings_sha256": artifacts.sha256_file(path / artifacts.EMBEDDINGS),
+    }
+    artifacts.write_json(path / artifacts.META, meta)
+    return artifacts.open_embeddings(path)
+
+
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def synthetic(request, tmp_path_factory):
+    es = write_emb_dir(tmp_path_factory.mktemp("scale") / "emb", request.param)
+    doc = select_tasks(es, TaskConfig(num_tasks=4, budget=300))
+    return es, {**doc, "path": "tasks.json"}
+
+
+def test_knn_default_is_sparse_default():
+    assert DEFAULT_KNN == DEFAULT_K
+
+
+@pytest.mark.parametrize(
+    ("function", "workers", "available", "expected"),
+    [
+        ("fl", 1, 16 << 30, 14_000),  # capped at 2 GiB: sqrt(2 GiB / 10 B)
+        ("gc", 1, 16 << 30, 5_000),  # tolist: 72 B per entry
+        ("logdet", 1, 16 << 30, 5_000),
+        ("fl", 2, 4 << 30, 10_000),  # half of 4 GiB shared by two workers
+        ("fl", 1, 0, 0),
+        ("random", 1, 16 << 30, 0),
+    ],
+)
+def test_default_max_dense_rows(function, workers, available, expected):
+    assert default_max_dense_rows(function, workers, available) == expected
+
+
+def _groups(table, es, doc):
+    return json.loads(table.schema.metadata[b"smart_cli"])
+
+
+def test_default_keeps_the_dense_reference_path(synthetic):
+    es, doc = synthetic
+    ref = select_samples(es, doc, SampleConfig(max_dense_rows=10**9))
+    auto = select_samples(es, doc, SampleConfig())
+    assert auto.equals(ref)
+    meta = _groups(auto, es, doc)
+    assert meta["groups"]["sparse"] == 0 and meta["groups"]["dense"] > 0
+    # the reference path's fingerprint does not depend on the sparse path's options
+    assert meta["fingerprint"] == _groups(select_samples(es, doc, SampleConfig(knn=5)), es, doc)["fingerprint"]
+
+
+@pytest.mark.parametrize("function", ["fl", "gc"])
+def test_max_dense_rows_routes_groups(synthetic, function):
+    es, doc = synthetic
+    sizes = sorted(len(g) for g in _plan_positions(es, doc))
+    limit = sizes[len(sizes) // 2]
+    table = select_samples(es, doc, SampleConfig(function=function, max_dense_rows=limit))
+    meta = _groups(table, es, doc)
+    assert meta["groups"]["dense"] > 0 and meta["groups"]["sparse"] > 0
+    assert meta["max_dense_rows"] == limit and meta["knn"] == DEFAULT_K and meta["optimizer"] == "lazy"
+    assert table.num_rows == doc["budget"] and len(set(table.column("row").to_pylist())) == table.num_rows
+    forced = _groups(select_samples(es, doc, SampleConfig(function=function, max_dense_rows=0)), es, doc)
+    assert (
+        forced["groups"]["dense"] == 0
+        and forced["groups"]["sparse"] == meta["groups"]["sparse"] + meta["groups"]["dense"]
+    )
+    assert forced["fingerprint"] != meta["fingerprint"]
+
+
+def _plan_positions(es, doc):
+    from smart_cli.select_samples import plan
+
+    return [g.positions for g in plan(es, doc) if 0 < g.budget < len(g.positions)]
+
+
+def test_sparse_facility_location_close_to_dense(synthetic):
+    """Through select_samples: per group, the kNN path's FL value >= 0.98 of submodlib's dense one."""
+    es, doc = synthetic
+    dense = select_samples(es, doc, SampleConfig(max_dense_rows=10**9))
+    sparse = select_samples(es, doc, SampleConfig(max_dense_rows=0, knn=8))
+    row_of = {int(r): i for i, r in enumerate(es.rows)}
+    emb = np.asarray(es.embeddings, dtype=np.float32)
+    for positions in _plan_positions(es, doc):
+        members = set(positions.tolist())
+        values = []
+        for table in (dense, sparse):
+            picked = [row_of[r] for r in table.column("row").to_pylist() if row_of[r] in members]
+            local = np.searchsorted(positions, picked)
+            values.append(facility_location_value(emb[positions], local))
+        assert values[1] >= 0.98 * values[0], values
+
+
+@pytest.mark.parametrize("optimizer", ["lazy", "stochastic"])
+def test_sparse_path_is_deterministic(synthetic, optimizer):
+    es, doc = synthetic
+    cfg = SampleConfig(max_dense_rows=0, optimizer=optimizer)
+    assert select_samples(es, doc, cfg).equals(select_samples(es, doc, cfg))
+
+
+def test_workers_give_the_same_bytes(synthetic, tmp_path):
+    es, doc = synthetic
+    limit = sorted(len(p) for p in _plan_positions(es, doc))[1]  # some groups dense, some sparse
+    for workers in (1, 2):
+        cfg = SampleConfig(max_dense_rows=limit, workers=workers)
+        write_samples(select_samples(es, doc, cfg), tmp_path / f"w{workers}.parquet")
+    assert (tmp_path / "w1.parquet").read_bytes() == (tmp_path / "w2.parquet").read_bytes()
+
+
+def test_logdet_refuses_a_group_too_large(synthetic):
+    es, doc = synthetic
+    with pytest.raises(UsageError, match="logdet has no sparse path.*largest: task 'alpha'"):
+        select_samples(es, doc, SampleConfig(function="logdet", max_dense_rows=100))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-dense-rows", "-1"], "--max-dense-rows must be >= 0"),
+        (["--knn", "0"], "--knn must be at least 1"),
+        (["--optimizer", "greedy"], "unknown --optimizer 'greedy'"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
+def test_bad_sparse_options(args, message, tiny_mixture, tmp_path):
+    out = tmp_path / "s.parquet"
+    result = CliRunner().invoke(
+        app, ["select-samples", tiny_mixture["emb"], str(tiny_mixture["tasks"]), "--out", out, *args]
+    )
+    assert result.exit_code == 2 and message in result.output and not out.exists()
+
+
+def test_precision_applies_to_the_transformer_only(tiny_dataset, tmp_path):
+    out = tmp_path / "emb"
+    result = CliRunner().invoke(
+        app, ["embed", tiny_dataset, "--out", out, "--backend", "static", "--precision", "bf16"]
+    )
+    assert result.exit_code == 2 and "--precision bf16 applies to --backend transformer only" in result.output
+
+
+def test_static_float16_end_to_end_through_the_cli(
+    tiny_dataset, tiny_emb, static_encoder, static_cache, tmp_path, monkeypatch
+):
+    """embed --backend static --dtype float16, select with the sparse path in two workers, export, verify."""
+    monkeypatch.setenv("SMART_CLI_CACHE", str(static_cache))
+    runner = CliRunner()
+    emb, tasks, samples, mix = tmp_path / "emb", tmp_path / "t.json", tmp_path / "s.parquet", tmp_path / "m.jsonl"
+    steps = [
+        ["embed", tiny_dataset, "--out", emb, "--backend", "static", "--dtype", "float16", "--shard-rows", "16"],
+        ["select-tasks", emb, "-m", "6", "-n", "40", "--out", tasks],
+        ["select-samples", emb, tasks, "--out", samples, "--max-dense-rows", "0", "--workers", "2"],
+        ["export", samples, "--out", mix],
+        ["verify", mix],
+    ]
+    for step in steps:
+        result = runner.invoke(app, [str(a) for a in step])
+        assert result.exit_code == 0, (step[0], result.output)
+    meta = json.loads((emb / "meta.json").read_text())
+    transformer = json.loads((Path(tiny_emb) / "meta.json").read_text())
+    assert meta["encoder"].startswith("static:") and meta["backend"] == "static" and meta["dtype"] == "float16"
+    assert meta["dim"] == static_encoder.dim and meta["fingerprint"] != transformer["fingerprint"]
+    assert np.load(emb / "embeddings.npy", mmap_mode="r").dtype == np.float16
+    _, smeta = read_samples(samples)
+    assert smeta["groups"]["dense"] == 0 and smeta["embedding"]["encoder"].startswith("static:")
+    assert len(mix.read_text().splitlines()) == 40
