@@ -158,8 +158,20 @@ def write_dataset(path: Path, scale: float, seed: int = 0, shard_rows: int = 1 <
 # --------------------------------------------------------------------------- (c) stages
 
 
-def _tree_rss(root: int) -> int:
-    """RSS in bytes of ``root`` and all its descendants, from /proc."""
+def _anon(pid: int) -> int:
+    """Anonymous resident bytes of ``pid`` (RssAnon: memory it holds, not file pages it maps)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss(root: int) -> tuple[int, int]:
+    """RSS and anonymous RSS in bytes of ``root`` and all its descendants, from /proc."""
     parent: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
@@ -173,15 +185,16 @@ def _tree_rss(root: int) -> int:
             rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root]
+    total, anon, todo = 0, 0, [root]
     children: dict[int, list[int]] = {}
     for pid, ppid in parent.items():
         children.setdefault(ppid, []).append(pid)
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        anon += _anon(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return total, anon
 
 
 def run_stage(name: str, cmd: list[str], rows: int, log: Path) -> dict:
@@ -191,12 +204,13 @@ def run_stage(name: str, cmd: list[str], rows: int, log: Path) -> dict:
         fh.write(f"$ {' '.join(cmd)}\n")
         fh.flush()
         proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, cwd=ROOT)
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            rss, anon = _tree_rss(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], anon)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -213,12 +227,14 @@ def run_stage(name: str, cmd: list[str], rows: int, log: Path) -> dict:
         "rows": rows,
         "rows_per_s": round(rows / wall) if wall else None,
         "peak_rss_mb": round(max(peak[0], usage.ru_maxrss * 1024) / 2**20),
+        "peak_anon_mb": round(peak[1] / 2**20),
         "largest_process_mb": round(usage.ru_maxrss / 1024),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
     }
     print(
         f"  {name:<28} {info['wall_s']:8.1f} s  {info['rows']:>11,} rows  {info['rows_per_s'] or 0:>9,} rows/s  "
-        f"peak RSS {info['peak_rss_mb']:6,} MB (largest process {info['largest_process_mb']:,} MB)",
+        f"peak RSS {info['peak_rss_mb']:6,} MB (anon {info['peak_anon_mb']:,}; "
+        f"largest process {info['largest_process_mb']:,})",
         flush=True,
     )
     return info

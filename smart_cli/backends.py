@@ -514,7 +514,9 @@ class StaticEncoder:
         if not missing:
             return
         if len(self._words) + len(missing) > _WORD_CACHE_MAX:
+            # Start afresh, then look up every word of this call: the caller reads them all.
             self._words.clear()
+            missing = sorted(words)
         unk = self._unk
         for word, enc in zip(missing, self._tok.encode_batch_fast(missing, add_special_tokens=False)):
             self._words[word] = [i for i in enc.ids if i != unk]

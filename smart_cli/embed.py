@@ -257,6 +257,7 @@ def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int,
                 block = vectors.astype(cfg.dtype, copy=False)
                 matrix[lo:hi] = block
                 matrix.flush()
+                artifacts.release_pages(matrix)  # written pages are in the file: not this process's memory
                 # The record moves only after the shard's bytes are on disk: a kill in between
                 # redoes the shard, never skips it.
                 record["done"] = hi

@@ -152,7 +152,8 @@ def route(group: Group, objective: Objective, max_dense_rows: int) -> str:
 
 def group_seed(seed: int, group: Group) -> int:
     """The sparse path's seed for one group (kNN index, stochastic greedy): one stream per group."""
-    return int(np.random.SeedSequence([seed, group.task_code, group.template_code]).generate_state(1)[0])
+    # 31 bits: faiss takes its k-means seed as a C int.
+    return int(np.random.SeedSequence([seed, group.task_code, group.template_code]).generate_state(1)[0] >> 1)
 
 
 def pick(
@@ -179,6 +180,7 @@ def pick(
         return group.positions[idx], gains
     # Only this group's rows are read from the memory map (positions ascend within a group).
     emb = np.asarray(es.embeddings[group.positions], dtype=np.float32)
+    artifacts.release_pages(es.embeddings)  # the copy is all this group needs
     es.check_block(emb, group.positions)  # NaN or edited vectors: refuse, do not select on them
     if path == "dense":
         idx, gains = maximize(emb, b, objective, rng)
@@ -334,8 +336,9 @@ def _pick_all(es, groups, paths, objective, cfg, max_dense, advance) -> list[tup
             # Largest groups first, so no worker is left with a big one at the end.
             order = sorted(heavy, key=lambda i: -len(groups[i].positions))
             futures = {pool.submit(_pick_in_worker, groups[i], objective, cfg.seed, cfg, max_dense): i for i in order}
+            submitted = set(heavy)
             for i, g in enumerate(groups):
-                if i not in futures:
+                if i not in submitted:
                     results[i] = pick(es, g, objective, cfg.seed, cfg, max_dense)
                     advance(len(results[i][0]))
             try:

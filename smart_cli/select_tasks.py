@@ -67,6 +67,7 @@ def task_means(es: EmbeddingSet, chunk_rows: int | None = None) -> np.ndarray:
             codes = es.task_codes[lo:hi]
             onehot = sparse.csr_matrix((np.ones(hi - lo), (codes, np.arange(hi - lo))), shape=(n_tasks, hi - lo))
             sums += onehot @ block
+            artifacts.release_pages(es.embeddings)  # the pass maps every page: do not keep them resident
             advance(hi - lo)
     es.check_zero_total(zeros)
     return sums / es.task_sizes()[:, None]

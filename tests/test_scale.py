@@ -220,3 +220,56 @@ def test_static_float16_end_to_end_through_the_cli(
     _, smeta = read_samples(samples)
     assert smeta["groups"]["dense"] == 0 and smeta["embedding"]["encoder"].startswith("static:")
     assert len(mix.read_text().splitlines()) == 40
+
+
+def test_static_word_cache_overflow(static_encoder, monkeypatch):
+    """A full word cache is emptied and refilled with every word of the call, never read half-empty."""
+    from smart_cli import backends
+
+    texts = [f"word{i} science answer {i % 7}" for i in range(50)]
+    expected = static_encoder.encode(texts)
+    monkeypatch.setattr(backends, "_WORD_CACHE_MAX", 8)
+    static_encoder._words.clear()
+    static_encoder.encode(texts[:5])
+    np.testing.assert_array_equal(static_encoder.encode(texts), expected)
+
+
+def test_release_pages_keeps_the_data(tmp_path):
+    """Written and flushed pages handed back to the page cache are still in the file and the map."""
+    matrix = np.lib.format.open_memmap(tmp_path / "m.npy", mode="w+", dtype=np.float16, shape=(4096, 64))
+    matrix[:] = np.arange(64, dtype=np.float16)
+    matrix.flush()
+    artifacts.release_pages(matrix)
+    assert float(matrix[4095, 63]) == 63.0
+    reader = np.load(tmp_path / "m.npy", mmap_mode="r")
+    first = np.asarray(reader[[0, 4095]])
+    artifacts.release_pages(reader)
+    assert first.tolist() == np.asarray(reader[[0, 4095]]).tolist()
+    artifacts.release_pages(np.zeros(3))  # not a memory map: nothing to do
+
+
+def test_workers_leave_dense_and_sparse_groups_to_the_workers(synthetic, monkeypatch):
+    """The parent process only takes whole and empty groups; the rest run once, in the workers."""
+    from smart_cli import select_samples as module
+
+    es, doc = synthetic
+    real, seen = module.pick, []
+
+    def spy(es_, group, objective, seed, cfg=None, max_dense_rows=None):
+        seen.append(module.route(group, objective, max_dense_rows))
+        return real(es_, group, objective, seed, cfg, max_dense_rows)
+
+    monkeypatch.setattr(module, "pick", spy)
+    select_samples(es, doc, SampleConfig(max_dense_rows=200, workers=2))
+    assert seen and set(seen) <= {"whole", "empty"}
+
+
+def test_group_seeds_fit_a_c_int():
+    """faiss takes the k-means seed of the approximate kNN index (groups > 50,000 rows) as a C int."""
+    from smart_cli.select_samples import Group, group_seed
+    from smart_cli.sparse import knn_graph
+
+    seeds = [group_seed(s, Group(t, j, np.empty(0, np.int64), 0)) for s in (0, 23) for t in range(50) for j in range(4)]
+    assert all(0 <= x < 2**31 for x in seeds) and len(set(seeds)) == len(seeds)
+    emb = clustered(400, 16, np.random.default_rng(0)).astype(np.float32)
+    knn_graph(emb, 8, exact_max_rows=100, seed=max(seeds))  # the approximate path accepts the largest
