@@ -210,10 +210,10 @@ class TransformerEncoder:
             trust_remote_code=trust_remote_code,
         )
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        self.dim = int(get_dim() or 0)
         self.max_seq_length: int | None = self.model.max_seq_length
         self.devices = devices
-        self._pool: dict[str, Any] | None = None
+        self._pool: Any = None  # sentence-transformers' pool dict
         if multi:
             self._pool = self.model.start_multi_process_pool(target_devices=devices)
         self._length_tokenizer = self._make_length_tokenizer()

@@ -42,7 +42,7 @@ def cosine_kernel(emb: np.ndarray) -> np.ndarray:
     # Rows already unit-norm (float32 embeddings) keep their exact bits: the kernel is then the
     # plain product E @ E.T, so the same embeddings give the same kernel anyone recomputes.
     if not np.allclose(norms, 1.0, rtol=0, atol=1e-6):
-        x = x / np.where(norms > 0, norms, 1.0)
+        x = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
     return x @ x.T
 
 
