@@ -78,15 +78,13 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
 
 
 def mixture_records(table, meta: dict, ds, seed: int):
-    """The mixture's records in their shuffled order: prompt, response, task, source row."""
+    """The mixture's records in their shuffled order: prompt, response, task, source row.
+
+    Expects samples that passed :func:`check_samples` (columns present, rows in range and once).
+    """
     cols = meta.get("columns") or {}
     prompt_col, response_col = cols.get("prompt", "inputs"), cols.get("response", "targets")
-    data.check_columns(ds, data.Columns(prompt_col, response_col, cols.get("task", "task_name"), None))
     rows = table.column("row").to_numpy()
-    if len(rows) and (rows.min() < 0 or rows.max() >= len(ds)):
-        raise DataError(f"the samples name row {int(rows.max())}, but the dataset has {len(ds):,} rows")
-    if len(np.unique(rows)) != len(rows):
-        raise DataError("the samples file names some rows twice")
     # Canonical order (by source row) first, then one seeded permutation: the mixture depends
     # only on the set of rows and the seed.
     order = np.argsort(rows, kind="stable")
