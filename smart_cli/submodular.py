@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smart_cli.errors import UsageError
+from smart_cli import defaults
+from smart_cli.errors import UsageError, param
 
-#: Submodular functions by their CLI names, with the reference's default lambda.
-FUNCTIONS = {"fl": None, "gc": 0.4, "logdet": 1.0, "random": None}
+#: Submodular functions by their CLI names, with the reference's default lambda; ``random`` is
+#: the baseline of equal gains.
+FUNCTIONS: dict[str, float | None] = {**{f: defaults.LAMBDA.get(f) for f in defaults.FUNCTIONS}, "random": None}
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,11 @@ class Objective:
     @classmethod
     def of(cls, name: str, lambda_: float | None = None) -> Objective:
         if name not in FUNCTIONS:
-            raise ValueError(f"unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
+            raise UsageError(f"unknown {param('function')} {name!r}; choose from {', '.join(FUNCTIONS)}")
         number = isinstance(lambda_, (int, float)) and not isinstance(lambda_, bool)
         if lambda_ is not None and not (number and math.isfinite(lambda_) and lambda_ >= 0):
             # A NaN lambda sends submodlib's greedy into an endless loop; a negative one is not submodular.
-            raise UsageError(f"--lambda must be a finite number >= 0, got {lambda_!r}")
+            raise UsageError(f"{param('lambda_')} must be a finite number >= 0, got {lambda_!r}")
         return cls(name, FUNCTIONS[name] if lambda_ is None else lambda_)
 
 

@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_cli import artifacts, console, data, formats, manifest
+from smart_cli import artifacts, data, formats, manifest
 from smart_cli.errors import DataError
+from smart_cli.reporter import Reporter, or_silent
 
 BATCH = 10_000
 
@@ -26,7 +27,7 @@ class VerifyConfig:
     checksum_only: bool = False
 
 
-def verify(mixture: str | Path, cfg: VerifyConfig | None = None) -> dict:
+def verify(mixture: str | Path, cfg: VerifyConfig | None = None, *, reporter: Reporter | None = None) -> dict:
     """Check ``mixture`` against its manifest; return a summary, or raise ``DataError``."""
     cfg = cfg or VerifyConfig()
     mixture = Path(mixture)
@@ -36,7 +37,7 @@ def verify(mixture: str | Path, cfg: VerifyConfig | None = None) -> dict:
     info = man["mixture"]
     sha = artifacts.sha256_file(mixture)
     problem = None if sha == man["sha256"] else "its sha256 differs from the manifest's"
-    source = None if cfg.checksum_only else _open_source(man, cfg.dataset)
+    source = None if cfg.checksum_only else _open_source(man, cfg.dataset, or_silent(reporter))
     lines_checked = 0
     if source is not None:
         try:
@@ -58,17 +59,17 @@ def verify(mixture: str | Path, cfg: VerifyConfig | None = None) -> dict:
     }
 
 
-def _open_source(man: dict, override: str | None):
+def _open_source(man: dict, override: str | None, reporter: Reporter):
     """The source dataset, or ``None`` (with a note) where it cannot be opened here."""
     identity = man.get("dataset") or {}
     spec = override or identity.get("read_from") or identity.get("path") or identity.get("spec")
     if not spec:
-        console.log("[yellow]the manifest names no source dataset: checksum only")
+        reporter.log("the manifest names no source dataset: checksum only", "yellow")
         return None
     try:
         ds = data.load(spec, identity.get("split") or "train")
     except DataError as exc:
-        console.log(f"[yellow]source {spec} not reachable ({exc}): checksum only")
+        reporter.log(f"source {spec} not reachable ({exc}): checksum only", "yellow")
         return None
     if identity.get("num_rows") is not None and len(ds) != identity["num_rows"]:
         raise DataError(f"{spec} has {len(ds):,} rows but the mixture was made from {identity['num_rows']:,}")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_parquet
+from helpers import write_parquet
 from typer.testing import CliRunner
 
 from smart_cli.cli import app

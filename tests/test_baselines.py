@@ -93,7 +93,7 @@ def test_caps():
     assert limits(sizes, sources, "flan2022") == [30_000, 20_000, 5_000, 100_000, 200_000]
     with pytest.raises(UsageError, match="does not know the source"):
         limits([5], ["mystery"], "flan2022")
-    with pytest.raises(UsageError, match="--source-column"):
+    with pytest.raises(UsageError, match="with source_column naming"):
         limits([5], None, "flan2022")
 
 

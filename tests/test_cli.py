@@ -76,10 +76,31 @@ def test_mistakes_give_one_line_and_no_output(tiny_emb, tiny_dataset, tmp_path, 
     assert not out.exists()
 
 
-def test_every_command_has_help():
-    for name in ["embed", "select-tasks", "select-samples", "export", "run"]:
+def registered_commands() -> list[str]:
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_every_registered_command_has_help():
+    names = registered_commands()
+    assert {"embed", "select-tasks", "select-samples", "export", "run", "verify", "report"} <= set(names)
+    for name in names:
         r = invoke(name, "--help")
-        assert r.exit_code == 0 and "Usage" in r.output
+        assert r.exit_code == 0 and "Usage" in r.output, name
+        assert len(r.output.split("Usage", 1)[1].strip()) > 40, name  # a description, not a bare usage line
+
+
+def test_embed_shows_no_third_party_progress(tmp_path):
+    """datasets' "Generating train split" and transformers' "Loading weights" stay off stderr."""
+    from helpers import SIZES, make_rows, write_parquet
+
+    fresh = write_parquet(make_rows(SIZES), tmp_path / "fresh.parquet")  # new to datasets' cache: it would say so
+    r = runner.invoke(app, ["embed", fresh, "--out", str(tmp_path / "emb")])
+    assert r.exit_code == 0, r.output
+    for foreign in ("Generating", "Loading weights", "Saving the dataset", "it/s]", "examples/s]", "LOAD REPORT"):
+        assert foreign not in r.output, (foreign, r.output)
+    assert "embedding" in r.output and "embedded 81 rows" in r.output  # the tool's own bar and line
 
 
 def test_help_does_not_import_heavy_libraries():

@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_parquet
+from helpers import write_parquet
 from typer.testing import CliRunner
 
-from smart_cli.artifacts import open_embeddings, write_json
+from smart_cli.artifacts import open_embeddings, write_json, write_samples
 from smart_cli.cli import app
-from smart_cli.select_samples import select_samples, write_samples
+from smart_cli.select_samples import select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
 
 runner = CliRunner()
@@ -246,9 +246,9 @@ def test_damaged_embeddings_are_refused_by_select_samples(case, tiny_emb, chain,
 
 def test_large_files_are_checked_where_rows_are_read(tiny_emb, tmp_path, monkeypatch):
     """Above VERIFY_BYTES the open skips the full scan; the task means and each group still refuse NaN."""
-    from smart_cli import artifacts
+    from smart_cli.artifacts import embeddings
 
-    monkeypatch.setattr(artifacts, "VERIFY_BYTES", 0)
+    monkeypatch.setattr(embeddings, "VERIFY_BYTES", 0)
     emb = emb_copy(tiny_emb, tmp_path)
     _poke(np.nan, row=9, col=1)(emb)
     open_embeddings(emb)  # no full scan: shape, dtype and size are fine

@@ -51,9 +51,9 @@ def test_messages_with_system():
 
 
 def test_format_mistakes():
-    with pytest.raises(UsageError, match="unknown --format"):
+    with pytest.raises(UsageError, match="unknown format"):
         LineFormat("sharegpt").validate()
-    with pytest.raises(UsageError, match="--system"):
+    with pytest.raises(UsageError, match="system applies to format messages"):
         LineFormat("alpaca", system="x").validate()
     with pytest.raises(ValueError):
         LineFormat("alpaca").parse({"instruction": "q", "input": "extra", "output": "a"})

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from reference import reference_mixture
 
-from smart_cli.artifacts import open_embeddings
+from smart_cli.artifacts import open_embeddings, write_samples
 from smart_cli.errors import DataError, UsageError
 from smart_cli.export import ExportConfig, export
-from smart_cli.select_samples import SampleConfig, select_samples, write_samples
+from smart_cli.select_samples import SampleConfig, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_parquet
+from helpers import write_parquet
 from typer.testing import CliRunner
 
 from smart_cli import artifacts, backends
@@ -324,7 +324,7 @@ def test_failed_write_leaves_nothing(stage, tiny_emb, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real(src, dst)
 
-    monkeypatch.setattr(artifacts.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     r = invoke(stage, *args, "--out", out)
     assert r.exit_code == 1 and "No space left on device" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "new").exists()

@@ -12,19 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from smart_cli import artifacts
+from smart_cli import artifacts, defaults
+from smart_cli.artifacts import read_samples, write_samples
 from smart_cli.cli import app
 from smart_cli.errors import UsageError
-from smart_cli.select_samples import (
-    DEFAULT_KNN,
-    SampleConfig,
-    default_max_dense_rows,
-    read_samples,
-    select_samples,
-    write_samples,
-)
+from smart_cli.select_samples import SampleConfig, default_max_dense_rows, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
-from smart_cli.sparse import DEFAULT_K, facility_location_value
+from smart_cli.sparse import facility_location_value
 
 # task -> rows; two templates each, so every task gives two groups of different sizes.
 TASKS = {"alpha": 700, "beta": 420, "gamma": 160, "delta": 60}
@@ -70,11 +64,7 @@ def write_emb_dir(path, dtype: str = "float32", d: int = 48):
 def synthetic(request, tmp_path_factory):
     es = write_emb_dir(tmp_path_factory.mktemp("scale") / "emb", request.param)
     doc = select_tasks(es, TaskConfig(num_tasks=4, budget=300))
-    return es, {**doc, "path": "tasks.json"}
-
-
-def test_knn_default_is_sparse_default():
-    assert DEFAULT_KNN == DEFAULT_K
+    return es, doc
 
 
 @pytest.mark.parametrize(
@@ -115,7 +105,7 @@ def test_max_dense_rows_routes_groups(synthetic, function):
     table = select_samples(es, doc, SampleConfig(function=function, max_dense_rows=limit))
     meta = _groups(table, es, doc)
     assert meta["groups"]["dense"] > 0 and meta["groups"]["sparse"] > 0
-    assert meta["max_dense_rows"] == limit and meta["knn"] == DEFAULT_K and meta["optimizer"] == "lazy"
+    assert meta["max_dense_rows"] == limit and meta["knn"] == defaults.KNN and meta["optimizer"] == "lazy"
     assert table.num_rows == doc["budget"] and len(set(table.column("row").to_pylist())) == table.num_rows
     forced = _groups(select_samples(es, doc, SampleConfig(function=function, max_dense_rows=0)), es, doc)
     assert (
@@ -224,11 +214,11 @@ def test_static_float16_end_to_end_through_the_cli(
 
 def test_static_word_cache_overflow(static_encoder, monkeypatch):
     """A full word cache is emptied and refilled with every word of the call, never read half-empty."""
-    from smart_cli import backends
+    from smart_cli.backends import static
 
     texts = [f"word{i} science answer {i % 7}" for i in range(50)]
     expected = static_encoder.encode(texts)
-    monkeypatch.setattr(backends, "_WORD_CACHE_MAX", 8)
+    monkeypatch.setattr(static, "_WORD_CACHE_MAX", 8)
     static_encoder._words.clear()
     static_encoder.encode(texts[:5])
     np.testing.assert_array_equal(static_encoder.encode(texts), expected)

@@ -108,9 +108,30 @@ def test_knn_k_larger_than_n_and_float16() -> None:
 def test_fl_with_complete_graph_equals_submodlib_dense(positive: bool) -> None:
     emb = unit_rows(150, 12, seed=5, positive=positive)
     picks, gains = sparse_greedy(emb, 40, k=150)
-    expect_picks, expect_gains = dense_greedy(emb @ emb.T, 40, "fl")
-    np.testing.assert_array_equal(picks, expect_picks)
+    kernel = emb @ emb.T
+    expect_picks, expect_gains = dense_greedy(kernel, 40, "fl")
+    assert_same_greedy_order(picks, expect_picks, kernel)
     np.testing.assert_allclose(gains, expect_gains, rtol=1e-5, atol=1e-5)
+
+
+def assert_same_greedy_order(picks: np.ndarray, expect: np.ndarray, kernel: np.ndarray, tol: float = 1e-5) -> None:
+    """The same picks in the same order, up to an exact tie in float noise.
+
+    faiss and numpy compute the similarities with different kernels (AVX2 or AVX-512), so two
+    rows whose facility-location gains are equal to ~1e-7 may come out in either order. Where the
+    orders first part, both rows must have the same gain given the common prefix; after that
+    the orders may legitimately differ.
+    """
+    differ = np.flatnonzero(np.asarray(picks) != np.asarray(expect))
+    if len(differ) == 0:
+        return
+    i = int(differ[0])
+    best = kernel[:, picks[:i]].max(axis=1) if i else np.zeros(kernel.shape[0])
+
+    def gain(j: int) -> float:
+        return float(np.maximum(kernel[:, j] - np.maximum(best, 0), 0).sum())
+
+    assert abs(gain(int(picks[i])) - gain(int(expect[i]))) < tol, (i, picks[i], expect[i])
 
 
 @pytest.mark.parametrize("positive", [False, True])

@@ -7,6 +7,7 @@ import pytest
 import submodlib.functions as fns
 from sklearn.metrics.pairwise import cosine_similarity
 
+from smart_cli.errors import UsageError
 from smart_cli.submodular import Objective, cosine_kernel, lazy_greedy, maximize
 
 
@@ -72,5 +73,5 @@ def test_random_is_seeded_and_distinct():
 
 
 def test_unknown_function():
-    with pytest.raises(ValueError, match="unknown function"):
+    with pytest.raises(UsageError, match="unknown function"):
         Objective.of("nope")

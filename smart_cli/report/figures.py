@@ -175,13 +175,21 @@ def stage(ours: dict, baseline: dict, ours_label: str, baseline_label: str, thre
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    names = [_short(ours_label, 16), _short(baseline_label, 16)]
+    _coverage_curve(axes[0], ours, baseline, ours_label, baseline_label, title_scope)
+    _mean_coverage(axes[1], ours, baseline, names)
+    _duplicates(axes[2], ours, baseline, names, threshold)
+    fig.tight_layout()
+    return png(fig)
+
+
+def _coverage_curve(ax, ours: dict, baseline: dict, ours_label: str, baseline_label: str, title_scope: str) -> None:
     grid = np.linspace(-1.0, 0.99, 399)  # not 1.0: a row's similarity to itself rounds just below it
 
     def covered(best: np.ndarray) -> np.ndarray:
         s = np.sort(best)
         return 100 * (1 - np.searchsorted(s, grid, side="left") / max(len(s), 1))
 
-    ax = axes[0]
     base_curves = np.array([covered(b) for b in baseline["best"]])
     ax.fill_between(grid, base_curves.min(0), base_curves.max(0), color=BASELINE, alpha=0.18, lw=0)
     ax.plot(grid, base_curves.mean(0), color=BASELINE, lw=2, ls="--", label=baseline_label)
@@ -194,25 +202,22 @@ def stage(ours: dict, baseline: dict, ours_label: str, baseline_label: str, thre
     ax.set_title("coverage curve", loc="left")
     ax.legend(loc="lower left", fontsize=8.5)
 
-    names = [_short(ours_label, 16), _short(baseline_label, 16)]
+
+def _value_label(ax, text: str, at: tuple[float, float], above: int) -> None:
+    ax.annotate(
+        text, at, xytext=(0, above), textcoords="offset points", ha="center", fontsize=9, color=INK, fontweight="bold"
+    )
+
+
+def _mean_coverage(ax, ours: dict, baseline: dict, names: list[str]) -> None:
     # Mean coverage as dots: their axis need not start at 0, so small differences stay visible
     # without the exaggeration of a truncated bar.
-    ax = axes[1]
     bv = np.asarray(baseline["coverage"], dtype=np.float64)
     vals = [float(ours["coverage"]), float(bv.mean())]
     ax.hlines([0, 1], [vals[0], bv.min()], [vals[0], bv.max()], color=[ACCENT, BASELINE], lw=3, zorder=2)
     ax.scatter(vals, [0, 1], s=90, color=[ACCENT, BASELINE], zorder=3)
     for y, v in zip([0, 1], vals):
-        ax.annotate(
-            f"{v:.3f}",
-            (v, y),
-            xytext=(0, 9),
-            textcoords="offset points",
-            ha="center",
-            fontsize=9,
-            color=INK,
-            fontweight="bold",
-        )
+        _value_label(ax, f"{v:.3f}", (v, y), 9)
     lo, hi = min(vals + [bv.min()]), max(vals + [bv.max()])
     pad = max(hi - lo, 0.01) * 0.35
     ax.set_xlim(lo - pad, hi + pad)
@@ -223,7 +228,8 @@ def stage(ours: dict, baseline: dict, ours_label: str, baseline_label: str, thre
     ax.set_title("mean coverage", loc="left")
     ax.grid(axis="y", visible=False)
 
-    ax = axes[2]
+
+def _duplicates(ax, ours: dict, baseline: dict, names: list[str], threshold: float) -> None:
     bv = 100 * np.asarray(baseline["dup"], dtype=np.float64)
     vals = [100 * float(ours["dup"]), float(bv.mean())]
     err = [[0, vals[1] - float(bv.min())], [0, float(bv.max()) - vals[1]]]
@@ -238,23 +244,12 @@ def stage(ours: dict, baseline: dict, ours_label: str, baseline_label: str, thre
         error_kw={"ecolor": MUTED, "lw": 1},
     )
     for x, v, whisker in zip([0, 1], vals, [vals[0], float(bv.max())]):
-        ax.annotate(
-            f"{v:.1f}%",
-            (x, whisker),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            fontsize=9,
-            color=INK,
-            fontweight="bold",
-        )
+        _value_label(ax, f"{v:.1f}%", (x, whisker), 3)
     ax.set_xticks([0, 1], names, fontsize=8.5, color=INK)
     ax.set_ylabel("share of mixture rows (%)")
     ax.set_title(f"near-duplicates (cos > {threshold:g})", loc="left")
     ax.grid(axis="x", visible=False)
     ax.set_ylim(0, max(vals + [float(bv.max())]) * 1.25 + 0.5)
-    fig.tight_layout()
-    return png(fig)
 
 
 def _labels(fig, ax, labels: list) -> None:

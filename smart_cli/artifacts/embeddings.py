@@ -1,26 +1,19 @@
-"""The on-disk contract between stages: atomic writes, fingerprints, and the embeddings folder.
+"""``EMB_DIR``, the folder ``embed`` writes and every later stage reads.
 
-``EMB_DIR`` holds ``embeddings.npy`` (one L2-normalised row per dataset row), ``rows.parquet``
-(``row``, ``task``, ``template_type``) and ``meta.json`` (what produced them). Later artifacts
-record the fingerprint of the artifact they were built from, so a stage can refuse inputs that
-do not belong together.
+It holds ``embeddings.npy`` (one L2-normalised row per dataset row), ``rows.parquet`` (``row``,
+``task``, ``template_type`` and optionally ``source``) and ``meta.json`` (what produced them,
+written last: its presence marks a complete folder).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from smart_cli import __version__
+from smart_cli.artifacts.files import read_json, sha256_file
 from smart_cli.errors import DataError
 
 EMBEDDINGS = "embeddings.npy"
@@ -33,96 +26,6 @@ PROGRESS = ".embed-progress.json"
 #: opened; larger files get shape, dtype and size checks here and a streaming NaN check where
 #: their rows are read (task means, each group's rows).
 VERIFY_BYTES = 1 << 30
-
-
-def check_output(path: str | Path, *, directory: bool = False) -> None:
-    """Refuse an output path that cannot be written, before any work; creates nothing."""
-    path = Path(path)
-    if path.exists() and path.is_dir() != directory:
-        raise DataError(f"cannot write {path}: it is {'not ' if directory else ''}a directory")
-    ancestor = path if directory and path.is_dir() else path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise DataError(f"cannot write {path}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise DataError(f"cannot write {path}: {ancestor} is not writable")
-
-
-def first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path``'s parents that does not exist yet (what mkdir creates)."""
-    missing = None
-    for parent in path.parents:
-        if parent.exists():
-            break
-        missing = parent
-    return missing
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
-
-    On failure nothing is left: neither the temporary file nor folders made for it.
-    """
-    path = Path(path)
-    check_output(path)
-    created = first_missing(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create output directory {path.parent}: {exc.strerror}") from exc
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    ok = False
-    try:
-        yield tmp
-        os.replace(tmp, path)
-        ok = True
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-        if not ok and created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(canonical_json(obj), encoding="utf-8")
-
-
-def read_json(path: str | Path, what: str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{what} {path} is not valid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise DataError(f"{what} {path} is not a JSON object")
-    return obj
-
-
-def fingerprint(obj: Any) -> str:
-    """A short, stable hash of a JSON-serialisable description of inputs and parameters."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:16]
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def producer() -> dict:
-    return {"name": "smart-cli", "version": __version__}
 
 
 @dataclass
@@ -265,16 +168,8 @@ def _verify_matrix(es: EmbeddingSet, chunk_bytes: int = 1 << 26) -> None:
         )
 
 
-def open_embeddings(path: str | Path, *, verify: bool | None = None) -> EmbeddingSet:
-    """Open and cross-check an ``EMB_DIR`` written by ``smart-cli embed``.
-
-    Always: meta.json is there (embed finished), embeddings.npy has the recorded shape, dtype and
-    size, rows.parquet has the recorded rows and checksum. ``verify`` (default: files up to
-    ``VERIFY_BYTES``) also reads every vector: no NaN or zero rows, and the recorded sha256.
-    """
-    import pyarrow.parquet as pq
-
-    path = Path(path)
+def _read_meta(path: Path) -> dict:
+    """``meta.json`` of a finished ``EMB_DIR``, with the keys every reader needs."""
     if not path.is_dir():
         if path.exists():
             raise DataError(f"{path} is a file, not a folder written by smart-cli embed")
@@ -287,7 +182,13 @@ def open_embeddings(path: str | Path, *, verify: bool | None = None) -> Embeddin
             raise DataError(f"{path / META} lacks {key!r}: not written by smart-cli embed")
     if not all(isinstance(meta[k], int) and meta[k] >= 0 for k in ("rows", "dim")):
         raise DataError(f"{path / META} has a wrong 'rows' or 'dim': not written by smart-cli embed")
-    emb = _load_matrix(path, meta)
+    return meta
+
+
+def _read_rows(path: Path, meta: dict, n: int):
+    """``rows.parquet``, checked against ``meta.json`` and the ``n`` vectors."""
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(path / ROWS)
     except FileNotFoundError as exc:
@@ -297,10 +198,9 @@ def open_embeddings(path: str | Path, *, verify: bool | None = None) -> Embeddin
     missing = {"row", "task", "template_type"} - set(table.column_names)
     if missing:
         raise DataError(f"{path / ROWS} lacks columns {sorted(missing)}")
-    if table.num_rows != emb.shape[0]:
+    if table.num_rows != n:
         raise DataError(
-            f"{path / ROWS} has {table.num_rows} rows but {path / EMBEDDINGS} has {emb.shape[0]}: "
-            "they do not belong together"
+            f"{path / ROWS} has {table.num_rows} rows but {path / EMBEDDINGS} has {n}: they do not belong together"
         )
     if meta.get("rows_sha256") and sha256_file(path / ROWS) != meta["rows_sha256"]:
         raise DataError(f"{path / ROWS} does not match {path / META} (checksum differs): they do not belong together")
@@ -309,6 +209,20 @@ def open_embeddings(path: str | Path, *, verify: bool | None = None) -> Embeddin
         raise DataError(f"{path / ROWS}: 'row' must hold increasing source row indices")
     if table.column("task").null_count:
         raise DataError(f"{path / ROWS}: some rows have no task")
+    return table, rows
+
+
+def open_embeddings(path: str | Path, *, verify: bool | None = None) -> EmbeddingSet:
+    """Open and cross-check an ``EMB_DIR`` written by ``smart-cli embed``.
+
+    Always: meta.json is there (embed finished), embeddings.npy has the recorded shape, dtype and
+    size, rows.parquet has the recorded rows and checksum. ``verify`` (default: files up to
+    ``VERIFY_BYTES``) also reads every vector: no NaN or zero rows, and the recorded sha256.
+    """
+    path = Path(path)
+    meta = _read_meta(path)
+    emb = _load_matrix(path, meta)
+    table, rows = _read_rows(path, meta, emb.shape[0])
     task_names, task_codes = _codes(table.column("task"))
     template_names, template_codes = _codes(table.column("template_type"))
     es = EmbeddingSet(

@@ -1,0 +1,196 @@
+"""How work runs, kept apart from what it does.
+
+A stage describes its work as ``work(context, item) -> result`` over a list of items (the groups
+of select-samples, the shards of embed) and a ``setup()`` that builds the context once per worker
+(an opened memory map, a loaded model). An executor decides where the calls happen: here in this
+process (:class:`InProcess`) or in a pool of processes (:class:`ProcessPool`). Either way the
+results come back in plan order, so what a stage writes never depends on the executor. A new
+executor (Ray, next) implements the same two methods.
+
+``work`` and ``setup`` must be picklable for a pool (module-level functions, dataclasses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+Work = Callable[[Any, T], R]
+Setup = Callable[[], Any]
+Done = Callable[[int, Any], None]
+
+
+class Executor(Protocol):
+    #: How many items run at the same time.
+    workers: int
+
+    def map(
+        self,
+        work: Work,
+        items: Sequence[T],
+        setup: Setup,
+        *,
+        local: Any = None,
+        order: Sequence[int] | None = None,
+        done: Done | None = None,
+    ) -> list:
+        """``[work(ctx, item) for item in items]``, in plan order.
+
+        ``local``: a context already built in this process (used instead of ``setup()`` where
+        the work runs here). ``order``: the order to start items in (largest first, say).
+        ``done(i, result)``: called as each item finishes, in any order (progress).
+        """
+
+    def imap(self, work: Work, items: Sequence[T], setup: Setup, *, local: Any = None) -> Iterator:
+        """The results one at a time in plan order, holding only a few in flight (streaming)."""
+
+
+class InProcess:
+    """Every item in this process, one after another."""
+
+    workers = 1
+
+    def map(self, work, items, setup, *, local=None, order=None, done=None) -> list:
+        results = []
+        for i, result in enumerate(self.imap(work, items, setup, local=local)):
+            results.append(result)
+            if done is not None:
+                done(i, result)
+        return results
+
+    def imap(self, work, items, setup, *, local=None) -> Iterator:
+        context = setup() if local is None else local
+        for item in items:
+            yield work(context, item)
+
+
+#: Environment variables that size the thread pools of BLAS, OpenMP (faiss) and numba.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+_CONTEXT: dict[str, Any] = {}
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def blas_threads() -> int:
+    """Threads of this process's BLAS (what a matrix product here runs with)."""
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_info
+
+        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        if counts:
+            return int(counts[0])
+    return cores()
+
+
+@contextlib.contextmanager
+def thread_env(threads: int) -> Iterator[None]:
+    """Thread-pool sizes for worker processes: they read these when their libraries load."""
+    old = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: str(threads) for k in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _init_worker(setup: Setup, threads: int) -> None:
+    """Build the worker's context once (arrays and models never cross the pipe)."""
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    _CONTEXT["ctx"] = setup()
+
+
+def _call(work: Work, item: Any) -> Any:
+    return work(_CONTEXT["ctx"], item)
+
+
+class ProcessPool:
+    """Items in ``workers`` spawned processes.
+
+    Each worker runs its BLAS, OpenMP and numba pools with as many threads as this process's BLAS
+    (``threads`` to choose): OpenBLAS splits a product by its thread count, and the split can
+    change the last bits of the result, so a worker with fewer threads would not give the bytes
+    this process gives. The cost is some oversubscription while products run.
+    """
+
+    def __init__(self, workers: int, threads: int | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self.threads = threads
+
+    @contextlib.contextmanager
+    def _pool(self, setup: Setup, items: int) -> Iterator[Any]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        workers = max(1, min(self.workers, items))
+        threads = self.threads or blas_threads()
+        # spawn, not fork: numba, faiss, torch and OpenMP do not survive a fork of a process using them.
+        with (
+            thread_env(threads),
+            ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(setup, threads),
+            ) as pool,
+        ):
+            yield pool
+
+    def map(self, work, items, setup, *, local=None, order=None, done=None) -> list:
+        from concurrent.futures import as_completed
+
+        results: list = [None] * len(items)
+        if not items:
+            return results
+        with self._pool(setup, len(items)) as pool:
+            futures = {pool.submit(_call, work, items[i]): i for i in (order or range(len(items)))}
+            try:
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    if done is not None:
+                        done(i, results[i])
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+        return results
+
+    def imap(self, work, items, setup, *, local=None) -> Iterator:
+        from collections import deque
+
+        if not items:
+            return
+        with self._pool(setup, len(items)) as pool:
+            window: deque = deque()
+            ahead = 2 * self.workers  # enough to keep every worker busy, few results held
+            try:
+                for item in items:
+                    window.append(pool.submit(_call, work, item))
+                    if len(window) >= ahead:
+                        yield window.popleft().result()
+                while window:
+                    yield window.popleft().result()
+            except BaseException:
+                for fut in window:
+                    fut.cancel()
+                raise
+
+
+def for_workers(workers: int) -> Executor:
+    """The executor for ``--workers N``: this process for 1, a process pool above."""
+    return InProcess() if workers <= 1 else ProcessPool(workers)
