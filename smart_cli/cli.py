@@ -36,6 +36,8 @@ class State:
     reporter: ConsoleReporter = field(default_factory=ConsoleReporter)
     json: bool = False
     debug: bool = False
+    #: Seconds a command waits for another one writing the same output (0: refuse at once).
+    wait_lock: float = 0.0
 
     def done(self, summary: Any) -> None:
         """The command's one line for a person, and with ``--json`` its summary on stdout."""
@@ -77,6 +79,7 @@ FLAGS = {
     "text": "--text",
     "threshold": "--threshold",
     "top": "--top",
+    "wait_lock": "--wait-lock",
     "workers": "--workers",
 }
 
@@ -107,10 +110,15 @@ def main_options(
     json_: Annotated[
         bool, typer.Option("--json", help="Print one JSON object summarising what the command wrote (for CI).")
     ] = False,
+    wait_lock: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds to wait while another smart-cli command writes the same output."),
+    ] = 0.0,
 ) -> None:
     _state.reporter = ConsoleReporter(quiet=quiet)
     _state.json = json_
     _state.debug = debug
+    _state.wait_lock = wait_lock
 
 
 def _describe(exc: BaseException) -> tuple[str, int]:
@@ -136,17 +144,13 @@ def command(fn):
     Known mistakes (``SmartError``) exit 1 (data) or 2 (usage); anything unexpected (a bug, or a
     library error not anticipated) exits 1 with its type and first line; Ctrl-C exits 130.
     ``--debug`` re-raises for the traceback. An ``--out`` that cannot be written is refused
-    before any work.
+    before any work, and one that another command is writing too (its lock is held).
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            if isinstance(kwargs.get("out"), Path):
-                from smart_cli.artifacts import check_output
-
-                check_output(kwargs["out"], directory=fn.__name__ == "embed")
-            with _quiet_libraries():
+            with _quiet_libraries(), _writing(kwargs.get("out"), directory=fn.__name__ == "embed"):
                 return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
             raise
@@ -158,6 +162,19 @@ def command(fn):
             raise typer.Exit(code) from None
 
     return app.command()(wrapper)
+
+
+@contextlib.contextmanager
+def _writing(out: Any, *, directory: bool):
+    """Check ``out`` can be written, and hold its lock while the command runs."""
+    if not isinstance(out, Path):
+        yield
+        return
+    from smart_cli.artifacts import check_output, exclusive
+
+    check_output(out, directory=directory)
+    with exclusive(out, wait=_state.wait_lock):
+        yield
 
 
 @contextlib.contextmanager
@@ -353,7 +370,7 @@ def run(
     """Run embed, select-tasks, select-samples and export from a recipe."""
     from smart_cli.pipeline import run_recipe
 
-    summary = run_recipe(config, set_ or (), reporter=_state.reporter)
+    summary = run_recipe(config, set_ or (), reporter=_state.reporter, wait_lock=_state.wait_lock)
     line = f"mixture: {summary['path']} ({summary['lines']:,} lines)"
     _state.done(_Result("run", {"recipe": str(config), **summary}, line))
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from smart_cli import artifacts, data, defaults
-from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS
+from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, partial
 from smart_cli.errors import DataError, Interrupted, UsageError, first_line, param
 from smart_cli.executor import Executor, InProcess
 from smart_cli.reporter import Reporter, or_silent
@@ -152,6 +152,7 @@ def embed(
     encoder = load_encoder(cfg, model)
     created = artifacts.first_missing(out / META)  # the folder (and parents) this run makes, if any
     try:
+        partial.check_space(out, len(ds), int(encoder.dim), cfg.dtype)
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
@@ -309,7 +310,7 @@ def _encode_all(
         "truncated": 0,
         "zero_rows": 0,
     }
-    start, matrix = _resume_point(out, record, reporter)
+    start, matrix = partial.resume_point(out, record, reporter)
     if matrix is not None:
         reporter.log(
             f"resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}", "cyan"
@@ -317,6 +318,13 @@ def _encode_all(
     else:
         (out / PROGRESS).unlink(missing_ok=True)
         matrix = np.lib.format.open_memmap(out / PARTIAL, mode="w+", dtype=cfg.dtype, shape=(n, encoder.dim))
+    try:
+        partial.reserve(out / PARTIAL, out)
+    except BaseException:
+        del matrix
+        if not start:
+            (out / PARTIAL).unlink(missing_ok=True)  # nothing embedded yet: do not keep a large empty file
+        raise
     todo = [(lo, min(lo + cfg.shard_rows, n)) for lo in range(start, n, cfg.shard_rows)]
     try:
         with _sigterm_as_interrupt(), reporter.progress("embedding", n) as advance:
@@ -367,36 +375,6 @@ def _resume_hint(what: str, done: int, n: int, out: Path) -> str:
     if not done:
         return f"{what} before the first shard was embedded; nothing was kept"
     return f"{what}: {done:,} of {n:,} rows are embedded in {out}; run the same embed command again to resume"
-
-
-def _resume_point(out: Path, record: dict, reporter: Reporter | None = None) -> tuple[int, np.memmap | None]:
-    """Rows already embedded by an interrupted run with the same inputs and their matrix, else (0, None)."""
-    if (out / EMBEDDINGS).is_file() and (out / PROGRESS).is_file() and not (out / PARTIAL).exists():
-        (out / EMBEDDINGS).replace(out / PARTIAL)  # stopped after the last shard, before meta.json
-    if not (out / PARTIAL).is_file() or not (out / PROGRESS).is_file():
-        return 0, None
-    try:
-        old = artifacts.read_json(out / PROGRESS, "embedding progress record")
-    except DataError:
-        return 0, None
-    keys = [k for k in record if k not in ("done", "truncated", "zero_rows")]
-    done = old.get("done")
-    if any(old.get(k) != record[k] for k in keys) or not isinstance(done, int) or not 0 < done <= record["rows"]:
-        or_silent(reporter).log(
-            f"{out} holds a partial run with other inputs or settings; starting again from row 0", "yellow"
-        )
-        return 0, None
-    try:
-        matrix = np.load(out / PARTIAL, mmap_mode="r+", allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        return 0, None
-    if matrix.shape != (record["rows"], record["dim"]) or str(matrix.dtype) != record["dtype"]:
-        del matrix
-        return 0, None
-    record["truncated"] = int(old.get("truncated", 0))
-    record["zero_rows"] = int(old.get("zero_rows", 0))
-    record["done"] = done
-    return done, matrix
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,19 @@ class InProcess:
             yield work(context, item)
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended in the middle of the work (killed by a signal, or out of memory).
+
+    ``items``: positions (in the list given to ``map``/``imap``) of the items that were running
+    when it happened; the one whose worker died is among them.
+    """
+
+    def __init__(self, items: list[int]):
+        self.items = items
+        running = ", ".join(map(str, items)) or "unknown"
+        super().__init__(f"a worker process died (killed, or out of memory) while running item(s) {running}")
+
+
 #: Environment variables that size the thread pools of BLAS, OpenMP (faiss) and numba.
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 _CONTEXT: dict[str, Any] = {}
@@ -103,17 +116,26 @@ def thread_env(threads: int) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _init_worker(setup: Setup, threads: int) -> None:
+def _init_worker(setup: Setup, threads: int, running: Any, slots: Any) -> None:
     """Build the worker's context once (arrays and models never cross the pipe)."""
     with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(threads)
+    with slots.get_lock():  # each worker its own slot in ``running``
+        _CONTEXT["slot"] = slots.value
+        slots.value += 1
+    _CONTEXT["running"] = running
     _CONTEXT["ctx"] = setup()
 
 
-def _call(work: Work, item: Any) -> Any:
-    return work(_CONTEXT["ctx"], item)
+def _call(work: Work, index: int, item: Any) -> Any:
+    """``work`` on one item, noting in shared memory which item this worker is on (for WorkerDied)."""
+    running, slot = _CONTEXT["running"], _CONTEXT["slot"]
+    running[slot] = index
+    result = work(_CONTEXT["ctx"], item)
+    running[slot] = -1
+    return result
 
 
 class ProcessPool:
@@ -135,20 +157,24 @@ class ProcessPool:
     def _pool(self, setup: Setup, items: int) -> Iterator[Any]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
         workers = max(1, min(self.workers, items))
         threads = self.threads or blas_threads()
         # spawn, not fork: numba, faiss, torch and OpenMP do not survive a fork of a process using them.
-        with (
-            thread_env(threads),
-            ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(setup, threads),
-            ) as pool,
-        ):
-            yield pool
+        context = multiprocessing.get_context("spawn")
+        running = context.Array("q", [-1] * workers, lock=False)  # the item each worker is on
+        slots = context.Value("i", 0)
+        try:
+            with (
+                thread_env(threads),
+                ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_init_worker, initargs=(setup, threads, running, slots)
+                ) as pool,
+            ):
+                yield pool
+        except BrokenProcessPool:
+            raise WorkerDied(sorted(i for i in running if i >= 0)) from None
 
     def map(self, work, items, setup, *, local=None, order=None, done=None) -> list:
         from concurrent.futures import as_completed
@@ -157,7 +183,7 @@ class ProcessPool:
         if not items:
             return results
         with self._pool(setup, len(items)) as pool:
-            futures = {pool.submit(_call, work, items[i]): i for i in (order or range(len(items)))}
+            futures = {pool.submit(_call, work, i, items[i]): i for i in (order or range(len(items)))}
             try:
                 for fut in as_completed(futures):
                     i = futures[fut]
@@ -179,8 +205,8 @@ class ProcessPool:
             window: deque = deque()
             ahead = 2 * self.workers  # enough to keep every worker busy, few results held
             try:
-                for item in items:
-                    window.append(pool.submit(_call, work, item))
+                for i, item in enumerate(items):
+                    window.append(pool.submit(_call, work, i, item))
                     if len(window) >= ahead:
                         yield window.popleft().result()
                 while window:

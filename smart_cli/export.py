@@ -159,7 +159,11 @@ def export(
         read_from=_where(cfg.dataset) or identity.get("path") or identity.get("spec"),
     )
     mpath = manifest.manifest_path(out)
-    manifest.write(mpath, doc)
+    try:
+        manifest.write(mpath, doc)
+    except BaseException:
+        Path(out).unlink(missing_ok=True)  # a mixture without its manifest must not look complete
+        raise
     return {"path": str(out), "lines": len(rows), "sha256": sha, "manifest": str(mpath), "format": fmt.name}
 
 

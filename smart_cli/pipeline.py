@@ -48,8 +48,13 @@ def steps(recipe: Recipe) -> list[Step]:
     ]
 
 
-def run(recipe: Recipe, *, reporter: Reporter | None = None, executor: Executor | None = None) -> dict:
-    """Run every stage of ``recipe``; return the mixture's summary and where the other artifacts are."""
+def run(
+    recipe: Recipe, *, reporter: Reporter | None = None, executor: Executor | None = None, wait_lock: float = 0.0
+) -> dict:
+    """Run every stage of ``recipe``; return the mixture's summary and where the other artifacts are.
+
+    Each output is locked while its stage writes it (``wait_lock``: seconds to wait for another writer).
+    """
     reporter = or_silent(reporter)
     recipe.tasks.objective()
     recipe.samples.objective()
@@ -61,7 +66,8 @@ def run(recipe: Recipe, *, reporter: Reporter | None = None, executor: Executor 
     for i, step in enumerate(plan, 1):
         shown = step.inputs if step.name == "embed" else ""
         reporter.step(f"{i}/{len(plan)} {step.name}", f"{shown} -> {step.out}".lstrip())
-        summary = step.run(step.inputs, step.out, step.cfg, reporter=reporter, executor=executor)
+        with artifacts.exclusive(step.out, wait=wait_lock):
+            summary = step.run(step.inputs, step.out, step.cfg, reporter=reporter, executor=executor)
     assert isinstance(summary, export.ExportSummary)
     mixture = summary.as_json()
     del mixture["command"], mixture["out"]
@@ -75,5 +81,6 @@ def run_recipe(
     *,
     reporter: Reporter | None = None,
     executor: Executor | None = None,
+    wait_lock: float = 0.0,
 ) -> dict:
-    return run(load_recipe(path, overrides), reporter=reporter, executor=executor)
+    return run(load_recipe(path, overrides), reporter=reporter, executor=executor, wait_lock=wait_lock)

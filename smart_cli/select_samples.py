@@ -23,7 +23,7 @@ import numpy as np
 from smart_cli import artifacts, budgets, defaults, manifest
 from smart_cli.artifacts import EmbeddingSet, TasksDoc
 from smart_cli.errors import DataError, UsageError, param
-from smart_cli.executor import Executor, InProcess
+from smart_cli.executor import Executor, InProcess, WorkerDied
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
 from smart_cli.submodular import FUNCTIONS, Objective, maximize
@@ -336,17 +336,35 @@ def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> 
             advance(len(results[i][0]))
     # Largest groups first, so no worker is left with a big one at the end.
     order = sorted(range(len(heavy)), key=lambda k: -len(groups[heavy[k]].positions))
-    picked = executor.map(
-        pick_group,
-        [(groups[i], job) for i in heavy],
-        OpenEmbeddings(str(es.path), es.meta),
-        local=es,
-        order=order,
-        done=lambda k, result: advance(len(result[0])),
-    )
+    try:
+        picked = executor.map(
+            pick_group,
+            [(groups[i], job) for i in heavy],
+            OpenEmbeddings(str(es.path), es.meta),
+            local=es,
+            order=order,
+            done=lambda k, result: advance(len(result[0])),
+        )
+    except WorkerDied as exc:
+        raise DataError(_died_message(es, [groups[heavy[k]] for k in exc.items], job, executor)) from None
     for i, result in zip(heavy, picked):
         results[i] = result
     return results
+
+
+def _died_message(es: EmbeddingSet, running: list[Group], job: GroupJob, executor: Executor) -> str:
+    """Which groups a killed worker may have been selecting, and how to run with less memory."""
+    names = [
+        f"task {es.task_names[g.task_code]!r} template {es.template_names[g.template_code]!r} "
+        f"({len(g.positions):,} rows, {route(g, job.objective, job.max_dense)})"
+        for g in running
+    ]
+    where = f" while selecting {' or '.join(names)}" if names else ""
+    fewer = f"fewer {param('workers')} (now {executor.workers})"
+    return (
+        f"a worker process was killed{where} (out of memory, or a signal); nothing was written: "
+        f"run again with {fewer} or a lower {param('max_dense_rows')} (now {job.max_dense:,})"
+    )
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,48 @@ def write_parquet(rows: list[dict], path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
     return str(path)
+
+
+def clustered(n: int, d: int, rng, centres: int = 12):
+    """``n`` unit vectors around ``centres`` random centres, like the rows of one task."""
+    import numpy as np
+
+    mean = rng.standard_normal((centres, d))
+    x = mean[rng.integers(0, centres, n)] + 0.45 * rng.standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def write_emb_dir(path, tasks: dict[str, int], dtype: str = "float32", d: int = 48):
+    """An EMB_DIR as embed writes it, from clustered unit vectors (one cluster set per task, two
+    templates split unevenly), without a model: for selection tests at sizes embedding would slow."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from smart_cli import artifacts
+
+    rng = np.random.default_rng(5)
+    vecs, names, templates = [], [], []
+    for name, size in tasks.items():
+        vecs.append(clustered(size, d, rng))
+        names += [name] * size
+        templates += [("zs_opt", "fs_opt")[i % 3 == 0] for i in range(size)]
+    emb = np.concatenate(vecs).astype(dtype)
+    path.mkdir(parents=True)
+    np.save(path / artifacts.EMBEDDINGS, emb)
+    n = len(names)
+    pq.write_table(
+        pa.table({"row": np.arange(n, dtype=np.int64), "task": names, "template_type": templates}),
+        path / artifacts.ROWS,
+    )
+    meta = {
+        "format": "smart-cli/embeddings",
+        "rows": n,
+        "dim": d,
+        "dtype": dtype,
+        "fingerprint": f"synthetic-{dtype}",
+        "rows_sha256": artifacts.sha256_file(path / artifacts.ROWS),
+        "embeddings_sha256": artifacts.sha256_file(path / artifacts.EMBEDDINGS),
+    }
+    artifacts.write_json(path / artifacts.META, meta)
+    return artifacts.open_embeddings(path)

@@ -215,7 +215,7 @@ def _record(**changes) -> dict:
 )
 def test_resume_point_needs_every_setting_equal(change, tmp_path):
     """A partial run resumes only when nothing that shapes a shard's bytes has changed."""
-    from smart_cli.embed import _resume_point
+    from smart_cli.artifacts.partial import resume_point as _resume_point
 
     m = np.lib.format.open_memmap(tmp_path / PARTIAL, mode="w+", dtype="float32", shape=(24, 4))
     del m
@@ -248,7 +248,7 @@ def test_fingerprint_covers_the_inputs(change, tiny_dataset):
 
 
 def test_partial_matrix_that_does_not_fit_is_not_resumed(tmp_path):
-    from smart_cli.embed import _resume_point
+    from smart_cli.artifacts.partial import resume_point as _resume_point
 
     (tmp_path / PARTIAL).write_bytes(b"\x93NUMPY garbage")
     artifacts.write_json(tmp_path / PROGRESS, _record(done=16))

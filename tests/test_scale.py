@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import helpers
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from helpers import clustered
 from typer.testing import CliRunner
 
 from smart_cli import artifacts, defaults
@@ -22,42 +22,10 @@ from smart_cli.sparse import facility_location_value
 
 # task -> rows; two templates each, so every task gives two groups of different sizes.
 TASKS = {"alpha": 700, "beta": 420, "gamma": 160, "delta": 60}
-TEMPLATES = ["zs_opt", "fs_opt"]
-
-
-def clustered(n: int, d: int, rng: np.random.Generator, centres: int = 12) -> np.ndarray:
-    mean = rng.standard_normal((centres, d))
-    x = mean[rng.integers(0, centres, n)] + 0.45 * rng.standard_normal((n, d))
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def write_emb_dir(path, dtype: str = "float32", d: int = 48):
-    """An EMB_DIR as embed writes it, from clustered unit vectors (one cluster set per task)."""
-    rng = np.random.default_rng(5)
-    vecs, tasks, templates = [], [], []
-    for name, size in TASKS.items():
-        vecs.append(clustered(size, d, rng))
-        tasks += [name] * size
-        templates += [TEMPLATES[i % 3 == 0] for i in range(size)]  # uneven template split
-    emb = np.concatenate(vecs).astype(dtype)
-    path.mkdir(parents=True)
-    np.save(path / artifacts.EMBEDDINGS, emb)
-    n = len(tasks)
-    pq.write_table(
-        pa.table({"row": np.arange(n, dtype=np.int64), "task": tasks, "template_type": templates}),
-        path / artifacts.ROWS,
-    )
-    meta = {
-        "format": "smart-cli/embeddings",
-        "rows": n,
-        "dim": d,
-        "dtype": dtype,
-        "fingerprint": f"synthetic-{dtype}",
-        "rows_sha256": artifacts.sha256_file(path / artifacts.ROWS),
-        "embeddings_sha256": artifacts.sha256_file(path / artifacts.EMBEDDINGS),
-    }
-    artifacts.write_json(path / artifacts.META, meta)
-    return artifacts.open_embeddings(path)
+    return helpers.write_emb_dir(path, TASKS, dtype, d)
 
 
 @pytest.fixture(scope="module", params=["float32", "float16"])

@@ -29,12 +29,15 @@ from smart_cli.artifacts.files import (
     check_output,
     fingerprint,
     first_missing,
+    free_bytes,
+    human_bytes,
     producer,
     read_json,
     relative_paths,
     sha256_file,
     write_json,
 )
+from smart_cli.artifacts.lock import exclusive, lock_path
 from smart_cli.artifacts.samples import METADATA_KEY, read_samples, with_metadata, write_samples
 from smart_cli.artifacts.tasks import TaskEntry, TasksDoc, load_tasks, tasks_document, write_tasks
 
@@ -54,9 +57,13 @@ __all__ = [
     "bad_rows",
     "canonical_json",
     "check_output",
+    "exclusive",
     "fingerprint",
     "first_missing",
+    "free_bytes",
+    "human_bytes",
     "load_tasks",
+    "lock_path",
     "open_embeddings",
     "plural",
     "producer",

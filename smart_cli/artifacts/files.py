@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_cli import __version__
-from smart_cli.errors import DataError
+from smart_cli.errors import DataError, first_line
 
 
 def check_output(path: str | Path, *, directory: bool = False) -> None:
@@ -59,11 +60,48 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
         ok = True
     except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror}") from exc
+        raise DataError(write_error(path, exc, tmp)) from exc
     finally:
         tmp.unlink(missing_ok=True)
         if not ok and created is not None:
             shutil.rmtree(created, ignore_errors=True)
+
+
+#: errno values that mean the filesystem cannot take more: no space, over quota, read-only.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Bytes free for this user on the filesystem of ``path`` (or of its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def write_error(path: Path, exc: OSError, partial: Path | None = None) -> str:
+    """One line for a failed write: which file, why, and for a full disk how far it got and what is free."""
+    why = exc.strerror or first_line(exc)
+    if exc.errno == errno.EROFS:
+        return f"cannot write {path}: {why} (the filesystem is mounted read-only)"
+    if exc.errno not in _FULL and "No space left" not in str(exc):
+        return f"cannot write {path}: {why}"
+    written = partial.stat().st_size if partial is not None and partial.exists() else None
+    free = free_bytes(path)
+    got = f"; {human_bytes(written)} were written before it filled" if written else ""
+    left = f", {human_bytes(free)} free" if free is not None else ""
+    return f"cannot write {path}: {why or 'No space left on device'}{got}{left}; free some space and run it again"
 
 
 def canonical_json(obj: Any) -> str:
