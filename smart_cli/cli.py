@@ -51,6 +51,7 @@ _state = State()
 #: The library names parameters (``errors.param``); the command line shows them as these flags.
 FLAGS = {
     "backend": "--backend",
+    "bad_rows": "--bad-rows",
     "batch_size": "--batch-size",
     "budget": "--budget",
     "cap": "--cap",
@@ -61,9 +62,11 @@ FLAGS = {
     "eval_rows": "--eval-rows",
     "format": "--format",
     "function": "--function",
+    "keep_columns": "--keep-columns",
     "knn": "--knn",
     "lambda_": "--lambda",
     "max_dense_rows": "--max-dense-rows",
+    "messages_column": "--messages-column",
     "num_tasks": "--num-tasks",
     "optimizer": "--optimizer",
     "out": "--out",
@@ -71,9 +74,11 @@ FLAGS = {
     "precision": "--precision",
     "prompt_column": "--prompt-column",
     "response_column": "--response-column",
+    "role_map": "--role-map",
     "shard_rows": "--shard-rows",
     "source_column": "--source-column",
     "system": "--system",
+    "system_turns": "--system-turns",
     "task_column": "--task-column",
     "template_column": "--template-column",
     "text": "--text",
@@ -206,7 +211,12 @@ def embed(
     template_column: Annotated[
         str, typer.Option(help="Column with the template type; '' for none (one group per task).")
     ] = "template_type",
-    text: Annotated[str, typer.Option(help="What to embed: prompt or prompt+response.")] = defaults.TEXT_MODES[0],
+    text: Annotated[
+        str,
+        typer.Option(
+            help="What to embed: prompt or prompt+response; chat rows: prompt, last-user, user, conversation."
+        ),
+    ] = defaults.TEXT_MODES[0],
     model: Annotated[
         str, typer.Option(help="sentence-transformers id or local path (default: packaged, offline).")
     ] = defaults.MODEL,
@@ -224,14 +234,29 @@ def embed(
     source_column: Annotated[
         str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
     ] = "task_source",
+    messages_column: Annotated[
+        str | None,
+        typer.Option(help="Chat rows: column of conversations ({role, content} or ShareGPT {from, value} turns)."),
+    ] = None,
+    system_turns: Annotated[str, typer.Option(help="Chat rows: keep or drop system turns in the text.")] = "keep",
+    role_map: Annotated[
+        str | None, typer.Option(help="Chat rows: more role names, e.g. bot=assistant,narrator=system.")
+    ] = None,
+    bad_rows: Annotated[
+        str, typer.Option(help="Chat rows: error on a malformed conversation (naming the row), or skip and count it.")
+    ] = "error",
 ) -> None:
-    """Embed every row's prompt into EMB_DIR (embeddings.npy, rows.parquet, meta.json)."""
+    """Embed every row's prompt into EMB_DIR (embeddings.npy, rows.parquet, meta.json).
+
+    Chat rows (--messages-column): --text prompt embeds the turns before the last assistant turn;
+    also last-user, user and conversation.
+    """
     from smart_cli import embed as stage
     from smart_cli.data import Columns
 
     cfg = stage.EmbedConfig(
         split=split,
-        columns=Columns(prompt_column, response_column, task_column, template_column or None),
+        columns=Columns(prompt_column, response_column, task_column, template_column or None, messages_column or None),
         text=text,
         model=model,
         backend=backend,
@@ -242,6 +267,9 @@ def embed(
         shard_rows=shard_rows,
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
+        system_turns=system_turns,
+        role_map=role_map,
+        bad_rows=bad_rows,
     )
     _state.done(stage.run(dataset, out, cfg, reporter=_state.reporter))
 
@@ -333,12 +361,20 @@ def export(
             show_default=False,
         ),
     ] = None,
+    keep_columns: Annotated[
+        str | None, typer.Option(help="Source columns copied into every line, e.g. id,source (any format).")
+    ] = None,
 ) -> None:
     """Write the selected rows as a shuffled JSONL mixture (.jsonl.gz: gzip) and X.manifest.json beside it."""
     from smart_cli import export as stage
 
     cfg = stage.ExportConfig(
-        seed=seed, dataset=dataset, format=format_, system=system, provenance_fields=provenance_fields
+        seed=seed,
+        dataset=dataset,
+        format=format_,
+        system=system,
+        provenance_fields=provenance_fields,
+        keep_columns=keep_columns or (),  # type: ignore[arg-type]  # split by ExportConfig
     )
     cfg.line_format()  # a wrong --format is a usage error before any work
     _state.done(stage.run(samples, out, cfg, reporter=_state.reporter))

@@ -41,6 +41,7 @@ _COLUMN_KEYS = {
     "response_column": "response",
     "task_column": "task",
     "template_column": "template",
+    "messages_column": "messages",
 }
 
 
@@ -89,7 +90,7 @@ def _build(cls, section: str, values: Any, extra: dict | None = None):
     columns = {}
     for key, value in values.items():
         if cls is EmbedConfig and key in _COLUMN_KEYS:
-            if key == "template_column" and value in ("", None):
+            if key in ("template_column", "messages_column") and value in ("", None):
                 value = None  # as on the command line: no template column, one group per task
             elif not isinstance(value, str) or not value:
                 raise UsageError(f"recipe section {section!r}: {key!r} must be a column name, got {value!r}")

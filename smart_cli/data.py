@@ -14,15 +14,21 @@ _BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "
 
 @dataclass(frozen=True)
 class Columns:
-    """Which dataset column holds what. ``template`` may be ``None``: one group per task."""
+    """Which dataset column holds what. ``template`` may be ``None``: one group per task.
+
+    ``messages``: a column of conversations (chat rows); prompt and response are then its turns.
+    ``task`` (and ``template``) may name a field inside a struct column: ``label.cate_ability_en``.
+    """
 
     prompt: str = "inputs"
     response: str = "targets"
     task: str = "task_name"
     template: str | None = "template_type"
+    messages: str | None = None
 
     def as_dict(self) -> dict:
-        return {"prompt": self.prompt, "response": self.response, "task": self.task, "template": self.template}
+        names = {"prompt": self.prompt, "response": self.response, "task": self.task, "template": self.template}
+        return {**names, "messages": self.messages} if self.messages else names  # FLAN folders keep their fingerprint
 
 
 def _data_files(spec: str) -> list[str] | None:
@@ -166,17 +172,20 @@ def check_columns(ds, columns: Columns, *, need_response: bool = True) -> None:
     have = list(ds.column_names)
     if len(ds) == 0:
         raise DataError("the dataset is empty: it has no rows")
-    wanted = [(param("prompt_column"), columns.prompt), (param("task_column"), columns.task)]
-    if need_response:
-        wanted.append((param("response_column"), columns.response))
+    if columns.messages is not None:
+        wanted = [(param("messages_column"), columns.messages), (param("task_column"), columns.task)]
+    else:
+        wanted = [(param("prompt_column"), columns.prompt), (param("task_column"), columns.task)]
+        if need_response:
+            wanted.append((param("response_column"), columns.response))
     if columns.template is not None:
         wanted.append((param("template_column"), columns.template))
     for flag, name in wanted:
-        if name not in have:
+        if name not in have and _nested(ds, name) is None:
             hint = closest(name, have)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             raise DataError(f"column {name!r} ({flag}) not in the dataset; it has: {', '.join(have)}{suggestion}")
-    missing_task = ds.data.column(columns.task).null_count
+    missing_task = column(ds, columns.task).null_count
     if missing_task:
         raise DataError(f"{missing_task:,} rows have no task (column {columns.task!r} is null)")
 
@@ -191,16 +200,42 @@ def label_strings(ds, name: str | None, rows=None):
 
     if name is None:
         return pa.nulls(len(ds) if rows is None else len(rows), pa.string())
-    column = ds.data.column(name)
+    values = column(ds, name)
     if rows is not None:
-        column = column.take(pa.array(rows, pa.int64()))
+        values = values.take(pa.array(rows, pa.int64()))
     names = getattr(ds.features.get(name), "names", None)
     if names is not None:
-        return pc.take(pa.array(names, pa.string()), column)
+        return pc.take(pa.array(names, pa.string()), values)
     try:
-        return pc.cast(column, pa.string())
+        return pc.cast(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataError(f"column {name!r} holds {column.type}, not labels (strings or numbers)") from exc
+        raise DataError(f"column {name!r} holds {values.type}, not labels (strings or numbers)") from exc
+
+
+def _nested(ds, name: str):
+    """Field ``b.c`` of struct column ``a`` for the name ``a.b.c``, or None where there is none."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    head, _, rest = name.partition(".")
+    if not rest or head not in ds.column_names:
+        return None
+    values = ds.data.column(head).combine_chunks()
+    for part in rest.split("."):
+        if not pa.types.is_struct(values.type) or values.type.get_field_index(part) < 0:
+            return None
+        values = pc.struct_field(values, part)
+    return pa.chunked_array([values])
+
+
+def column(ds, name: str):
+    """The arrow column ``name``, or the struct field a dotted ``name`` points into."""
+    if name in ds.column_names:
+        return ds.data.column(name)
+    nested = _nested(ds, name)
+    if nested is None:
+        raise DataError(f"column {name!r} not in the dataset")
+    return nested
 
 
 def identity(spec: str, split: str, ds) -> dict:
@@ -223,3 +258,26 @@ def text_of(value) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def conversation_rows(ds, column: str, roles: dict, *, skip: bool) -> tuple:
+    """``(kept, skipped, first)``: where some rows of ``column`` are not conversations, the rows to
+    keep (``skip``) or a ``DataError`` naming the first; ``kept`` is None when every row is one."""
+    import numpy as np
+
+    from smart_cli import chat
+
+    values = ds.data.column(column)
+    bad: list[tuple[int, str]] = []
+    for lo in range(0, len(ds), 8192):
+        bad += chat.problems(values.slice(lo, 8192).to_pylist(), roles, start=lo)
+        if bad and not skip:
+            row, why = bad[0]
+            raise DataError(
+                f"row {row} of column {column!r} is not a conversation: {why} "
+                f"({param('bad_rows')} skip leaves such rows out)"
+            )
+    if not bad:
+        return None, 0, None
+    kept = np.setdiff1d(np.arange(len(ds), dtype=np.int64), np.array([r for r, _ in bad], dtype=np.int64))
+    return kept, len(bad), bad[0][0]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smart_cli import artifacts, data, defaults
+from smart_cli import artifacts, chat, data, defaults
 from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, partial
 from smart_cli.errors import DataError, Interrupted, UsageError, first_line, param
 from smart_cli.executor import Executor, InProcess
@@ -45,10 +45,21 @@ class EmbedConfig:
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
     # without this column is fine: the folder then has no ``source``.
     source_column: str | None = "task_source"
+    # Chat rows (``columns.messages`` set): system turns in the embedded text, extra role names
+    # ("bot=assistant,narrator=system"), and what a malformed conversation does.
+    system_turns: str = chat.SYSTEM_TURNS[0]
+    role_map: str | None = None
+    bad_rows: str = chat.BAD_ROWS[0]
+
+    @property
+    def is_chat(self) -> bool:
+        return self.columns.messages is not None
 
     def validate(self) -> None:
         for name, choices in (
-            ("text", defaults.TEXT_MODES),
+            ("text", chat.TEXT_MODES if self.is_chat else defaults.TEXT_MODES),
+            ("system_turns", chat.SYSTEM_TURNS),
+            ("bad_rows", chat.BAD_ROWS),
             ("dtype", defaults.DTYPES),
             ("backend", defaults.BACKENDS),
             ("precision", defaults.PRECISIONS),
@@ -65,24 +76,20 @@ class EmbedConfig:
             raise UsageError(f"{param('batch_size')} must be at least 1")
         if self.shard_rows < 1:
             raise UsageError(f"{param('shard_rows')} must be at least 1")
+        chat.check_options(self.is_chat, self.role_map, self.system_turns, self.bad_rows)
 
 
-def _label_column(ds, name: str | None, n: int):
-    """A column as arrow strings; ClassLabel ids become their names; ``None`` gives nulls."""
-    return data.label_strings(ds, name)
-
-
-def _write_rows(ds, columns: data.Columns, path: Path, source: str | None = None) -> None:
+def _write_rows(ds, columns: data.Columns, path: Path, source: str | None, kept: np.ndarray | None) -> None:
+    """rows.parquet: each embedded row's index in the split (``kept``: the rows embedded), task, template."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    n = len(ds)
     table = pa.table(
         {
-            "row": pa.array(np.arange(n, dtype=np.int64)),
-            "task": _label_column(ds, columns.task, n),
-            "template_type": _label_column(ds, columns.template, n),
-            **({"source": _label_column(ds, source, n)} if source else {}),
+            "row": pa.array(np.arange(len(ds), dtype=np.int64) if kept is None else kept),
+            "task": data.label_strings(ds, columns.task, kept),
+            "template_type": data.label_strings(ds, columns.template, kept),
+            **({"source": data.label_strings(ds, source, kept)} if source else {}),
         }
     )
     if table.column("task").null_count:
@@ -97,6 +104,9 @@ def _source(ds, cfg: EmbedConfig) -> str | None:
 
 
 def _texts(batch: dict, cfg: EmbedConfig) -> list[str]:
+    if cfg.is_chat:
+        roles = chat.parse_role_map(cfg.role_map)
+        return [chat.text(chat.turns(v, roles), cfg.text, cfg.system_turns) for v in batch[cfg.columns.messages]]
     prompts = [data.text_of(v) for v in batch[cfg.columns.prompt]]
     if cfg.text == "prompt":
         return prompts
@@ -115,7 +125,19 @@ def _inputs(dataset: str, ds, cfg: EmbedConfig, model: str) -> dict:
         "dtype": cfg.dtype,
         # Only where it departs from fp32, so existing fp32 folders keep their fingerprint.
         **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
+        # Chat rows only, for the same reason.
+        **({"chat": {k: getattr(cfg, k) for k in ("system_turns", "role_map", "bad_rows")}} if cfg.is_chat else {}),
     }
+
+
+def _chat_rows(ds, cfg: EmbedConfig, reporter: Reporter) -> np.ndarray | None:
+    """The rows to embed where malformed conversations are skipped, else None (all rows)."""
+    kept, skipped, first = data.conversation_rows(
+        ds, cfg.columns.messages or "", chat.parse_role_map(cfg.role_map), skip=cfg.bad_rows == "skip"
+    )
+    if skipped:
+        reporter.warn(f"{skipped:,} of {len(ds):,} rows are not conversations and were skipped (first: row {first})")
+    return kept
 
 
 def embed(
@@ -133,14 +155,10 @@ def embed(
     """
     from smart_cli import backends
 
-    cfg = cfg or EmbedConfig()
     reporter = or_silent(reporter)
-    cfg.validate()
+    (cfg := cfg or EmbedConfig()).validate()
     out = Path(out)
-    ds = data.load(dataset, cfg.split, trust_remote_code=cfg.trust_remote_code)
-    data.check_columns(ds, cfg.columns)
-    if getattr(ds, "_indices", None) is not None:
-        ds = ds.flatten_indices()
+    ds, cfg = _open_dataset(dataset, cfg)
     model = backends.resolve_model(cfg.model)
     inputs = _inputs(dataset, ds, cfg, cfg.model)
     fp = artifacts.fingerprint(inputs)
@@ -149,18 +167,20 @@ def embed(
         reporter.log(f"{out} is already complete for these inputs; nothing to do", "green")
         return artifacts.read_json(out / META, "embedding metadata")
     _check_folder(out)
+    kept = _chat_rows(ds, cfg, reporter) if cfg.is_chat else None
+    rows = ds if kept is None else ds.select(kept).flatten_indices()
     encoder = load_encoder(cfg, model)
     created = artifacts.first_missing(out / META)  # the folder (and parents) this run makes, if any
     try:
-        partial.check_space(out, len(ds), int(encoder.dim), cfg.dtype)
+        partial.check_space(out, len(rows), int(encoder.dim), cfg.dtype)
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
         except OSError as exc:
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
-        _write_rows(ds, cfg.columns, out / ROWS, _source(ds, cfg))
-        shards = Shards(_text_columns(ds, cfg), cfg, encoder)
-        setup = LoadShards(dataset, cfg, model)
+        _write_rows(ds, cfg.columns, out / ROWS, _source(ds, cfg), kept)
+        shards = Shards(_text_columns(rows, cfg), cfg, encoder)
+        setup = LoadShards(dataset, cfg, model, kept)
         truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
     except BaseException:
         # A run that kept nothing worth resuming leaves nothing behind.
@@ -170,7 +190,24 @@ def embed(
     finally:
         getattr(encoder, "close", lambda: None)()
 
-    return _finish(out, {**inputs, "fingerprint": fp}, encoder, len(ds), truncated, zero_rows, reporter)
+    skipped = {"skipped_rows": len(ds) - len(rows)} if cfg.is_chat else {}
+    return _finish(out, {**inputs, "fingerprint": fp, **skipped}, encoder, len(rows), truncated, zero_rows, reporter)
+
+
+def _open_dataset(dataset: str, cfg: EmbedConfig):
+    """The split to embed, checked against the columns ``cfg`` names (and ``cfg`` as it applies to it).
+
+    For chat rows a missing default template column means one group per task; a template column
+    the user names that is missing stays an error (as for every other column).
+    """
+    ds = data.load(dataset, cfg.split, trust_remote_code=cfg.trust_remote_code)
+    default = data.Columns().template
+    if cfg.is_chat and cfg.columns.template == default and default not in ds.column_names:
+        cfg = replace(cfg, columns=replace(cfg.columns, template=None))
+    data.check_columns(ds, cfg.columns)
+    if getattr(ds, "_indices", None) is not None:
+        ds = ds.flatten_indices()
+    return ds, cfg
 
 
 def load_encoder(cfg: EmbedConfig, model: str):
@@ -252,6 +289,8 @@ def _check_folder(out: Path) -> None:
 
 def _text_columns(ds, cfg: EmbedConfig):
     """Only the embedded columns, turned into Python strings shard by shard."""
+    if cfg.columns.messages is not None:
+        return ds.select_columns([cfg.columns.messages])
     return ds.select_columns([cfg.columns.prompt] + ([cfg.columns.response] if cfg.text != "prompt" else []))
 
 
@@ -271,13 +310,12 @@ class LoadShards:
     dataset: str
     cfg: EmbedConfig
     model: str
+    kept: np.ndarray | None = None  # the rows embedded, where malformed conversations were skipped
 
     def __call__(self) -> Shards:
-        cfg = self.cfg
-        ds = data.load(self.dataset, cfg.split, trust_remote_code=cfg.trust_remote_code)
-        if getattr(ds, "_indices", None) is not None:
-            ds = ds.flatten_indices()
-        return Shards(_text_columns(ds, cfg), cfg, load_encoder(cfg, self.model))
+        ds, cfg = _open_dataset(self.dataset, self.cfg)
+        rows = ds if self.kept is None else ds.select(self.kept).flatten_indices()
+        return Shards(_text_columns(rows, cfg), cfg, load_encoder(cfg, self.model))
 
 
 def encode_shard(shards: Shards, rows: tuple[int, int]) -> tuple[np.ndarray, int]:

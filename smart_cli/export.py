@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from smart_cli import artifacts, data, defaults, formats, manifest
-from smart_cli.errors import DataError, param
+from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
@@ -24,6 +25,14 @@ class ExportConfig:
     format: str = defaults.LINE_FORMAT
     system: str | None = None
     provenance_fields: bool | None = None
+    #: Source columns copied into every line, whatever the format (``("id", "source")``; a
+    #: comma-separated string is split).
+    keep_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        keep = self.keep_columns
+        names = keep.split(",") if isinstance(keep, str) else list(keep or ())
+        self.keep_columns = tuple(n.strip() for n in names if str(n).strip())
 
     def line_format(self) -> formats.LineFormat:
         return formats.LineFormat(self.format, self.system, self.provenance_fields).validate()
@@ -61,7 +70,7 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
 
     cols = meta.get("columns") or {}
     task_col = cols.get("task", "task_name")
-    data.check_columns(ds, data.Columns(cols.get("prompt", "inputs"), cols.get("response", "targets"), task_col, None))
+    data.check_columns(ds, _columns(cols))
     rows = table.column("row").to_numpy()
     outside = rows[(rows < 0) | (rows >= len(ds))]
     if len(outside):
@@ -81,27 +90,43 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
         )
 
 
-def mixture_records(table, meta: dict, ds, seed: int):
-    """The mixture's records in their shuffled order: prompt, response, task, source row.
+def _columns(cols: dict) -> data.Columns:
+    """The columns a samples file records (as embed read them), without the template."""
+    names = (cols.get("prompt", "inputs"), cols.get("response", "targets"), cols.get("task", "task_name"))
+    return data.Columns(*names, None, cols.get("messages"))
+
+
+def mixture_records(table, meta: dict, ds, seed: int, fmt: formats.LineFormat, keep: tuple[str, ...] = ()):
+    """The mixture's lines as records, in their shuffled order, with each one's task and source row.
 
     Expects samples that passed :func:`check_samples` (columns present, rows in range and once).
     """
+    from smart_cli import chat
+
     cols = meta.get("columns") or {}
-    prompt_col, response_col = cols.get("prompt", "inputs"), cols.get("response", "targets")
+    names = _columns(cols)
+    roles = chat.parse_role_map(((meta.get("embedding") or {}).get("chat") or {}).get("role_map"))
+    text_cols = [names.messages] if names.messages else [names.prompt, names.response]
     rows = table.column("row").to_numpy()
     # Canonical order (by source row) first, then one seeded permutation: the mixture depends
     # only on the set of rows and the seed.
     order = np.argsort(rows, kind="stable")
     order = order[np.random.default_rng(seed).permutation(len(order))]
     tasks = table.column("task").to_pylist()
-    source = ds.select_columns([prompt_col, response_col])
+    source = ds.select_columns(list(dict.fromkeys([*text_cols, *keep])))
     # Gathered a block at a time (arrow take on the memory-mapped table): no indices mapping over
     # the whole split, no per-row reads.
     for lo in range(0, len(order), 8192):
         block = order[lo : lo + 8192]
         batch = source[rows[block].tolist()]
-        for i, prompt, response in zip(block, batch[prompt_col], batch[response_col]):
-            yield {"prompt": prompt, "response": response, "task": tasks[i], "row": int(rows[i])}
+        for k, i in enumerate(block):
+            values = {c: batch[c][k] for c in batch}
+            try:
+                rec = formats.source_record(fmt, values, cols, tasks[i], int(rows[i]), keep, roles)
+            except ValueError as exc:
+                where = f"row {int(rows[i])} cannot be written as {param('format')} {fmt.name}"
+                raise DataError(f"{where}: {exc}") from None
+            yield rec, tasks[i], int(rows[i])
 
 
 @dataclass(frozen=True)
@@ -121,7 +146,48 @@ def run(
     inputs: Path, out: Path, cfg: ExportConfig, *, reporter: Reporter | None = None, executor: Executor | None = None
 ) -> ExportSummary:
     """Write the mixture of the ``SAMPLES.parquet`` ``inputs`` to ``out`` and its manifest beside it."""
+    current = _current(inputs, out, cfg)
+    if current is not None:  # the same samples and options as the manifest records: keep both (and their mtimes)
+        or_silent(reporter).log(f"{out} is up to date (same samples and options)", "green")
+        return ExportSummary(out=Path(out), **current)
     return ExportSummary(out=Path(out), **export(inputs, out, cfg, reporter=reporter))
+
+
+def export_fingerprint(samples_sha256: str, cfg: ExportConfig) -> str:
+    """Hash of what shapes a mixture and its manifest: the samples file's bytes and every export option."""
+    options = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return artifacts.fingerprint({"samples": samples_sha256, "options": options})
+
+
+def _current(samples: str | Path, out: str | Path, cfg: ExportConfig) -> dict | None:
+    """The summary of the mixture at ``out`` if it is what a new export would write: its manifest records
+    this samples file (path, sha256, fingerprint), these options and this version, and its sha256 holds."""
+    out, mpath = Path(out), manifest.manifest_path(out)
+    if not (out.is_file() and mpath.is_file() and Path(samples).is_file()):
+        return None
+    try:
+        doc = manifest.read(out)
+        _, meta = artifacts.read_samples(samples)
+    except DataError:
+        return None
+    sha, mixture = artifacts.sha256_file(samples), doc.get("mixture") or {}
+    selection = doc.get("select_samples") or {}
+    same = (
+        doc.get("fingerprint") == export_fingerprint(sha, cfg)
+        and doc.get("producer") == artifacts.producer()
+        and (selection.get("sha256"), selection.get("fingerprint")) == (sha, meta.get("fingerprint"))
+        and (doc.get("paths") or {}).get("samples") == str(Path(samples).resolve())
+        and (mixture.get("file"), mixture.get("bytes")) == (out.name, out.stat().st_size)
+    )
+    if not same or artifacts.sha256_file(out) != doc["sha256"]:
+        return None
+    return {
+        "path": str(out),
+        "lines": mixture["lines"],
+        "sha256": doc["sha256"],
+        "manifest": str(mpath),
+        "format": mixture["format"],
+    }
 
 
 def export(
@@ -134,14 +200,15 @@ def export(
     table, meta = artifacts.read_samples(samples)
     ds = source_dataset(meta, cfg.dataset, samples)
     check_samples(table, meta, ds, samples, cfg.dataset or (meta.get("dataset") or {}).get("spec") or "the dataset")
+    _check_line_options(ds, cfg, fmt, chat_rows=bool((meta.get("columns") or {}).get("messages")))
     rows: list[int] = []
     tasks: list[str] = []
     with artifacts.atomic_path(out) as tmp, formats.open_text(tmp, "w", formats.is_gzip(out)) as fh:
         with or_silent(reporter).progress("writing mixture", table.num_rows) as advance:
-            for rec in mixture_records(table, meta, ds, cfg.seed):
-                fh.write(fmt.line(rec["prompt"], rec["response"], rec["task"], rec["row"]))
-                rows.append(rec["row"])
-                tasks.append(rec["task"])
+            for rec, task, row in mixture_records(table, meta, ds, cfg.seed, fmt, cfg.keep_columns):
+                fh.write(formats.dump(rec))
+                rows.append(row)
+                tasks.append(task)
                 if len(rows) % 4096 == 0:  # a bar update per line costs more than the line at 400k lines
                     advance(4096)
             advance(len(rows) % 4096)
@@ -157,7 +224,12 @@ def export(
         tasks=tasks,
         sha256=sha,
         read_from=_where(cfg.dataset) or identity.get("path") or identity.get("spec"),
+        keep_columns=cfg.keep_columns,
     )
+    # What a re-run compares (``_current``): the samples file's sha256, and the hash of it and the options.
+    samples_sha = artifacts.sha256_file(samples)
+    doc["select_samples"]["sha256"] = samples_sha
+    doc["fingerprint"] = export_fingerprint(samples_sha, cfg)
     mpath = manifest.manifest_path(out)
     try:
         manifest.write(mpath, doc)
@@ -165,6 +237,18 @@ def export(
         Path(out).unlink(missing_ok=True)  # a mixture without its manifest must not look complete
         raise
     return {"path": str(out), "lines": len(rows), "sha256": sha, "manifest": str(mpath), "format": fmt.name}
+
+
+def _check_line_options(ds, cfg: ExportConfig, fmt: formats.LineFormat, *, chat_rows: bool) -> None:
+    """Refuse, before writing, kept columns the source lacks or that would overwrite a line's own fields."""
+    if chat_rows and cfg.system is not None:
+        raise UsageError(f"{param('system')} applies to prompt/response rows; chat rows keep their own system turns")
+    own = {"task", "row", "prompt", "response", "messages", "completion", "instruction", "input", "output"}
+    for name in cfg.keep_columns:
+        if name not in ds.column_names:
+            raise DataError(f"{param('keep_columns')}: the source has no column {name!r}")
+        if name in own | {"system", "history"}:
+            raise UsageError(f"{param('keep_columns')}: {name!r} is a field of the line itself")
 
 
 def _where(spec: str | None) -> str | None:

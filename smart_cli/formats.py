@@ -9,6 +9,11 @@
 
 The trainer formats carry only the trainer's fields unless ``provenance_fields`` adds ``task``
 and ``row``; the manifest beside the mixture always records every line's source row.
+
+Chat rows (a conversation per row) keep every turn: ``messages`` writes them all, unchanged;
+``prompt-completion`` is TRL's conversational form (``prompt``: the turns before the last
+assistant turn, ``completion``: that turn); ``alpaca`` puts earlier exchanges in LLaMA-Factory's
+``history`` and a system turn in ``system``; ``prompt-response`` takes only a single exchange.
 """
 
 from __future__ import annotations
@@ -63,9 +68,33 @@ class LineFormat:
         return rec
 
     def line(self, prompt, response, task: str, row: int) -> str:
-        text = json.dumps(self.record(prompt, response, task, row), ensure_ascii=False, default=str)
-        # Valid raw in JSON, but str.splitlines() and some JSONL readers break lines there.
-        return text.translate(_LINE_BREAKS) + "\n"
+        return dump(self.record(prompt, response, task, row))
+
+    def chat_record(self, turns: list[dict], task: str, row: int) -> dict:
+        """The line of a chat row, its turns ``[{"role", "content"}]`` normalised; ``ValueError`` where
+        the format cannot hold the conversation."""
+        from smart_cli import chat
+
+        if self.name != "messages" and turns[-1]["role"] != "assistant":
+            raise ValueError(f"it ends with a {turns[-1]['role']} turn after the last answer (use --format messages)")
+        if self.name == "messages":
+            rec: dict = {"messages": turns}
+        elif self.name == "prompt-completion":
+            before, last = chat.split_last(turns)
+            rec = {"prompt": before, "completion": [last]}
+        elif self.name == "alpaca":
+            rec = _alpaca(turns)
+        else:
+            roles = [t["role"] for t in turns]
+            if roles != ["user", "assistant"]:
+                raise ValueError(
+                    f"it has the turns {'/'.join(roles)}: prompt-response holds one user turn and one answer "
+                    "(use --format messages to keep every turn)"
+                )
+            rec = {"prompt": turns[0]["content"], "response": turns[1]["content"]}
+        if self.with_provenance:
+            rec.update(task=task, row=int(row))
+        return rec
 
     def parse(self, obj) -> tuple:
         """``(prompt, response, task or None, row or None)`` of a parsed line; ``ValueError`` says why not."""
@@ -93,6 +122,44 @@ class LineFormat:
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a {self.name} line (missing {exc})") from None
         return prompt, response, obj.get("task"), obj.get("row")
+
+
+def source_record(fmt: LineFormat, values: dict, columns: dict, task: str, row: int, keep=(), roles=None) -> dict:
+    """The line ``fmt`` makes of one source row (``values``: its columns), with the ``keep`` columns.
+
+    ``columns``: what the samples file records (``prompt``, ``response`` or ``messages``);
+    ``roles``: extra role names of chat rows. ``ValueError`` where the format cannot hold the row.
+    """
+    from smart_cli import chat
+
+    if columns.get("messages"):
+        rec = fmt.chat_record(chat.turns(values[columns["messages"]], roles), task, row)
+    else:
+        prompt, response = values[columns.get("prompt", "inputs")], values[columns.get("response", "targets")]
+        rec = fmt.record(prompt, response, task, row)
+    return {**rec, **{c: values[c] for c in keep}}
+
+
+def _alpaca(turns: list[dict]) -> dict:
+    """LLaMA-Factory's alpaca form: system, earlier (user, assistant) pairs as history, the last exchange."""
+    from smart_cli import chat
+
+    before, last = chat.split_last(turns)
+    system = [t["content"] for t in before if t["role"] == "system"]
+    rest = [t for t in before if t["role"] != "system"]
+    roles = [t["role"] for t in rest]
+    if len(system) > 1 or not rest or roles != ["user", "assistant"] * (len(rest) // 2) + ["user"]:
+        raise ValueError(f"its turns {'/'.join(t['role'] for t in turns)} do not alternate user/assistant for alpaca")
+    history = [[rest[i]["content"], rest[i + 1]["content"]] for i in range(0, len(rest) - 1, 2)]
+    rec = {"instruction": rest[-1]["content"], "input": "", "output": last["content"]}
+    return {**rec, **({"system": system[0]} if system else {}), **({"history": history} if history else {})}
+
+
+def dump(record: dict) -> str:
+    """One JSONL line of ``record``."""
+    text = json.dumps(record, ensure_ascii=False, default=str)
+    # Valid raw in JSON, but str.splitlines() and some JSONL readers break lines there.
+    return text.translate(_LINE_BREAKS) + "\n"
 
 
 def is_gzip(path: str | Path) -> bool:

@@ -39,7 +39,9 @@ def carried(es: artifacts.EmbeddingSet, tasks_doc: artifacts.TasksDoc, tasks_pat
     tasks = [{**t, **({"source": source_of[t["task"]]} if t["task"] in source_of else {})} for t in tasks_doc["tasks"]]
     doc: dict = dict(tasks_doc)  # TASKS.json's keys, ``lambda`` among them
     return {
-        "embedding": {k: es.meta.get(k) for k in _EMBEDDING_KEYS},
+        # chat settings only where the rows are chat rows: other manifests keep their bytes
+        "embedding": {k: es.meta.get(k) for k in _EMBEDDING_KEYS}
+        | ({"chat": es.meta["chat"]} if "chat" in es.meta else {}),
         "task_selection": {**{k: doc.get(k) for k in _TASK_KEYS}, "tasks": tasks},
         "paths": {
             "embeddings": str(Path(es.path).resolve()),
@@ -59,6 +61,7 @@ def build(
     tasks: list[str],
     sha256: str,
     read_from: str | None,
+    keep_columns: tuple[str, ...] = (),
 ) -> dict:
     """The manifest of a mixture whose lines are source ``rows`` of ``tasks``, in line order."""
     selection = samples_meta.get("task_selection") or {}
@@ -84,6 +87,7 @@ def build(
             "provenance_fields": line_format.with_provenance,
             "compression": "gzip" if str(mixture).endswith(".gz") else None,
             "seed": seed,
+            **({"keep_columns": list(keep_columns)} if keep_columns else {}),
         },
         "dataset": {**(samples_meta.get("dataset") or {}), "read_from": read_from},
         "columns": samples_meta.get("columns"),

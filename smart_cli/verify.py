@@ -78,10 +78,7 @@ def _open_source(man: dict, override: str | None, reporter: Reporter):
 
 def _check_lines(mixture: Path, man: dict, ds) -> int:
     info = man["mixture"]
-    fmt = formats.LineFormat(info.get("format") or "prompt-response", info.get("system"))
-    cols = man.get("columns") or {}
-    prompt_col, response_col = cols.get("prompt", "inputs"), cols.get("response", "targets")
-    task_col = cols.get("task", "task_name")
+    fmt = formats.LineFormat(info.get("format") or "prompt-response", info.get("system"), info.get("provenance_fields"))
     rows = man.get("rows")
     if not isinstance(rows, list):
         raise DataError("the manifest lists no source rows")
@@ -93,40 +90,45 @@ def _check_lines(mixture: Path, man: dict, ds) -> int:
         for line in fh:
             batch.append(line)
             if len(batch) == BATCH:
-                _check_batch(batch, n, rows, ds, fmt, (prompt_col, response_col, task_col))
+                _check_batch(batch, n, rows, ds, fmt, man)
                 n += len(batch)
                 batch = []
         if batch:
-            _check_batch(batch, n, rows, ds, fmt, (prompt_col, response_col, task_col))
+            _check_batch(batch, n, rows, ds, fmt, man)
             n += len(batch)
     if n != len(rows):
         raise DataError(f"it has {n:,} lines but the manifest lists {len(rows):,}")
     return n
 
 
-def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, cols: tuple[str, str, str]) -> None:
-    prompt_col, response_col, task_col = cols
+def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, man: dict) -> None:
+    """Every line equals the line its source row makes, field by field."""
+    from smart_cli import chat
+
+    cols = man.get("columns") or {}
+    keep = tuple((man.get("mixture") or {}).get("keep_columns") or ())
+    roles = chat.parse_role_map(((man.get("embedding") or {}).get("chat") or {}).get("role_map"))
+    task_col = cols.get("task", "task_name")
     if start + len(lines) > len(rows):
         raise DataError(f"it has more lines than the {len(rows):,} the manifest lists")
     wanted = rows[start : start + len(lines)]
-    source = ds.select(wanted).select_columns(list(dict.fromkeys([prompt_col, response_col, task_col])))
-    label_names = getattr(ds.features.get(task_col), "names", None)  # a ClassLabel task column
-    for k, (line, src) in enumerate(zip(lines, source)):
+    tasks = data.label_strings(ds, task_col, wanted).to_pylist()
+    text_cols = (
+        [cols["messages"]] if cols.get("messages") else [cols.get("prompt", "inputs"), cols.get("response", "targets")]
+    )
+    source = ds.select(wanted).select_columns(list(dict.fromkeys([*text_cols, *keep])))
+    for k, (line, values) in enumerate(zip(lines, source)):
         where = f"line {start + k + 1} (source row {wanted[k]})"
-        t = src[task_col]
         try:
-            prompt, response, task, row = fmt.parse(json.loads(line))
+            got = json.loads(line)
+            expected = formats.source_record(fmt, values, cols, tasks[k], wanted[k], keep, roles)
         except (json.JSONDecodeError, ValueError) as exc:
             raise DataError(f"{where} is not a valid {fmt.name} line: {exc}") from None
-        if row is not None and row != wanted[k]:
-            raise DataError(f"{where} claims row {row}")
-        for what, got, expected in (
-            ("prompt", prompt, src[prompt_col]),
-            ("response", response, src[response_col]),
-            ("task", task, None if task is None else str(label_names[t] if label_names else t)),
-        ):
-            if got != expected:
-                raise DataError(f"{where}: the {what} differs from the source")
+        if not isinstance(got, dict) or got.get("row", wanted[k]) != wanted[k]:
+            raise DataError(f"{where} claims another row")
+        for key in [*expected, *got]:
+            if got.get(key) != expected.get(key):
+                raise DataError(f"{where}: the {key} differs from the source")
 
 
 def _count_lines(mixture: Path, info: dict) -> int:

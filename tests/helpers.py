@@ -96,3 +96,29 @@ def write_emb_dir(path, tasks: dict[str, int], dtype: str = "float32", d: int = 
     }
     artifacts.write_json(path / artifacts.META, meta)
     return artifacts.open_embeddings(path)
+
+
+CHAT_TOPICS = {
+    "math": ("what is {a} plus {b}?", "it is {c}."),
+    "cooking": ("how long should I boil a {w} egg for {a} minutes?", "boil it {c} minutes, then cool it."),
+    "travel": ("which {w} city should I visit in {a} days?", "try a {w} city with {b} museums."),
+    "code": ("write a {w} function that adds {a} and {b}", "def add(): return {c}"),
+}
+
+
+def make_chat_rows(per_source: int = 6, form: str = "messages") -> list[dict]:
+    """Tulu-style ``messages`` (or ShareGPT ``conversations``) rows with an ``id`` and a ``source``:
+    one to three exchanges, a system turn on every third row. Deterministic, no randomness."""
+    rows = []
+    for s, (source, (ask, answer)) in enumerate(CHAT_TOPICS.items()):
+        for i in range(per_source):
+            fill = {"a": i + s, "b": 2 * i + 1, "c": 3 * i + s, "w": WORDS[(i + s) % len(WORDS)]}
+            turns = [{"role": "system", "content": f"You are a {fill['w']} helper."}] if i % 3 == 0 else []
+            for k in range(1 + i % 3):
+                turns.append({"role": "user", "content": ask.format(**fill) + (f" (again {k})" if k else "")})
+                turns.append({"role": "assistant", "content": answer.format(**fill) + (f" [{k}]" if k else "")})
+            if form == "conversations":
+                names = {"system": "system", "user": "human", "assistant": "gpt"}
+                turns = [{"from": names[t["role"]], "value": t["content"]} for t in turns]
+            rows.append({"id": f"{source}-{i}", "source": source, form: turns})
+    return rows

@@ -82,9 +82,12 @@ def reference_mixture(emb_dir, num_tasks, budget, task_fn="gc", sample_fn="fl"):
     selected = set()
     for task, b in zip(chosen, budgets):
         in_task = rows[rows["task"] == task]
-        counts = [int((in_task["template_type"] == tt).sum()) for tt in FLAN]
-        for tt, tb in zip(FLAN, template_budgets(b, counts)):
-            group = in_task[in_task["template_type"] == tt]
+        if in_task["template_type"].isna().all():  # no template column: the task is one group
+            parts = [(in_task, b)]
+        else:
+            counts = [int((in_task["template_type"] == tt).sum()) for tt in FLAN]
+            parts = [(in_task[in_task["template_type"] == tt], tb) for tt, tb in zip(FLAN, template_budgets(b, counts))]
+        for group, tb in parts:
             if tb == 0:
                 continue
             if tb == len(group):
