@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint bench mixture report recipes clean
+.PHONY: install demo demo-chat test lint bench mixture report recipes clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,14 @@ data/demo/train.parquet: scripts/make_demo_data.py scripts/demo_recipes.py $(wil
 demo: install data/demo/train.parquet
 	$(BIN)/smart-cli run configs/demo.yaml
 	@echo "mixture: runs/demo/mixture.jsonl ($$(wc -l < runs/demo/mixture.jsonl) lines)"
+
+data/demo-chat/messages/part-0.parquet: scripts/make_chat_demo.py data/demo/train.parquet
+	$(BIN)/python scripts/make_chat_demo.py --flan data/demo --out data/demo-chat
+
+# The chat demo: conversations split across two files -> runs/demo-chat/mixture.jsonl (messages format).
+demo-chat: install data/demo-chat/messages/part-0.parquet
+	$(BIN)/smart-cli run configs/demo-chat.yaml
+	@echo "mixture: runs/demo-chat/mixture.jsonl ($$(wc -l < runs/demo-chat/mixture.jsonl) lines)"
 
 mixture: install data/demo/train.parquet
 	$(BIN)/smart-cli run $(CONFIG)

@@ -8,6 +8,8 @@ Usage: python scripts/make_paper_recipes.py [--out configs/paper] [--check]
   M' in {8, 16, 32, 64, 128, 256, 512, 1024, 1840} and N' in {25k, 50k, 100k, 200k, 400k}.
 * ``flan2022-{proportional,proportional-flancap,equal}-n{N}.yaml``: the baselines over all
   tasks at the same budgets (random rows inside tasks; ``flancap``: FLAN 2022's per-source caps).
+* ``grid.yaml``: the 45 SMART mixtures in one recipe (lists of M' and N'), each into
+  ``runs/flan2022/grid/m{M}-n{N}/``; one task order and one pass of greedy orders serve them all.
 
 Every recipe shares one EMB_DIR (``runs/flan2022/embeddings``), so the collection is embedded
 once for the whole grid. ``--check`` exits 1 if the files on disk differ from what would be
@@ -74,8 +76,26 @@ def baseline(kind: str, n: int) -> tuple[str, str]:
     return name, body
 
 
+def grid() -> tuple[str, str]:
+    body = (
+        "# SMART, the paper's whole grid in one recipe: every M' x N' below, each mixture into\n"
+        "# runs/flan2022/grid/m{M}-n{N}/; the task order and each group's greedy order are computed once\n"
+        "# (EMB_DIR/cache/) and every mixture is cut from them.\n"
+        f"dataset: {DATASET}\n"
+        "out: runs/flan2022/grid\n"
+        f"embeddings: {EMBEDDINGS}   # shared with the per-mixture recipes: embedded once\n"
+        "seed: 23\n"
+        f"embed: {EMBED}\n"
+        f"select_tasks: {{num_tasks: [{', '.join(map(str, NUM_TASKS))}], budget: [{', '.join(map(str, BUDGETS))}],\n"
+        "               function: gc, lambda: 0.4}\n"
+        "select_samples: {function: fl}\n"
+    )
+    return "grid", body
+
+
 def recipes() -> dict[str, str]:
     out = dict(smart(m, n) for m in NUM_TASKS for n in BUDGETS)
+    out.update([grid()])
     out.update(baseline(k, n) for k in ("proportional", "proportional-flancap", "equal") for n in BUDGETS)
     return {f"{name}.yaml": HEADER + body for name, body in out.items()}
 

@@ -109,6 +109,20 @@ def order_by_size(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(arr)), -arr))
 
 
+def baseline_params(cfg, n_tasks: int) -> dict:
+    """The parameters a baseline's ``TASKS.json`` records (and fingerprints), for ``n_tasks`` tasks in all."""
+    num_tasks = n_tasks if cfg.num_tasks is None else cfg.num_tasks
+    cap = parse_cap(cfg.cap)
+    return {
+        "function": cfg.function,
+        "lambda": None,
+        "num_tasks": num_tasks,
+        "budget": cfg.budget,
+        "seed": cfg.seed,
+        "cap": cap,
+    }
+
+
 def select_baseline(es: artifacts.EmbeddingSet, cfg) -> artifacts.TasksDoc:
     """A ``tasks.json`` document for ``cfg.function`` in ``BASELINES`` (``cfg`` is a ``TaskConfig``)."""
     sizes = es.task_sizes()
@@ -129,14 +143,7 @@ def select_baseline(es: artifacts.EmbeddingSet, cfg) -> artifacts.TasksDoc:
     else:
         task_budgets = equal_budgets(cfg.budget, room)
         weights = np.full(len(room), 1.0 / len(room))
-    params = {
-        "function": cfg.function,
-        "lambda": None,
-        "num_tasks": num_tasks,
-        "budget": cfg.budget,
-        "seed": cfg.seed,
-        "cap": cap,
-    }
+    params = baseline_params(cfg, n_tasks)
     tasks: list[artifacts.TaskEntry] = [
         # No submodular score: every gain is 1, as for the random baseline.
         {"task": es.task_names[i], "gain": 1.0, "weight": float(w), "budget": int(b), "size": int(sizes[i])}

@@ -11,6 +11,7 @@ select_samples: {function: fl}
 export: {}
 ```
 Keys map one to one onto the stages' config dataclasses; unknown keys are refused by name.
+``select_tasks.num_tasks`` and/or ``budget`` may be lists: a grid, every (M', N') (``Recipe.grid``).
 ``smart-cli run RECIPE --set select_tasks.num_tasks=8 --set seed=1`` overrides keys (dotted,
 values parsed as YAML scalars) before the recipe is checked.
 """
@@ -47,13 +48,16 @@ _COLUMN_KEYS = {
 
 @dataclass
 class Recipe:
-    dataset: str
+    dataset: str | list[str]  # several: mixed into one EMB_DIR, in this order
     out: Path
     embeddings: Path | None = None  # default: out / "embeddings"
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     tasks: TaskConfig = field(default_factory=lambda: TaskConfig(num_tasks=0, budget=0))
     samples: SampleConfig = field(default_factory=SampleConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    #: A grid: every (M', N') when ``select_tasks.num_tasks`` and/or ``budget`` are lists (``tasks``
+    #: then holds the first); each mixture goes to ``out/m{M}-n{N}/``. None: one mixture in ``out``.
+    grid: list[tuple[int | None, int]] | None = None
 
 
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}
@@ -185,15 +189,22 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     for key in ("dataset", "out", "select_tasks"):
         if key not in raw:
             raise UsageError(f"{path} lacks {key!r}")
-    for key, kind in (("dataset", str), ("out", str), ("embeddings", str | None), ("seed", int)):
+    if isinstance(raw["dataset"], list) and raw["dataset"] and all(isinstance(d, str) for d in raw["dataset"]):
+        raw = {**raw, "dataset": list(raw["dataset"])}
+    elif not isinstance(raw["dataset"], str):
+        raise UsageError(
+            f"recipe section 'top level': 'dataset' must be a string or a list of strings, got {raw['dataset']!r}"
+        )
+    for key, kind in (("out", str), ("embeddings", str | None), ("seed", int)):
         if key in raw:
             _check_type("top level", key, raw[key], kind)
     seed = {"seed": raw["seed"]} if "seed" in raw else {}
     tasks_values = raw["select_tasks"] or {}
     if not isinstance(tasks_values, dict) or "budget" not in tasks_values:
         raise UsageError(f"{path}: select_tasks needs 'budget'")
+    tasks_values, grid = _grid(tasks_values)
     return Recipe(
-        dataset=str(raw["dataset"]),
+        dataset=raw["dataset"],
         out=Path(raw["out"]),
         embeddings=Path(raw["embeddings"]) if raw.get("embeddings") else None,
         embed=_build(EmbedConfig, "embed", raw.get("embed")),
@@ -201,4 +212,24 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         tasks=_build(TaskConfig, "select_tasks", tasks_values, {"num_tasks": None, **seed}),
         samples=_build(SampleConfig, "select_samples", raw.get("select_samples"), seed),
         export=_build(ExportConfig, "export", raw.get("export"), seed),
+        grid=grid,
     )
+
+
+def _grid(values: dict) -> tuple[dict, list[tuple[int | None, int]] | None]:
+    """``num_tasks`` and/or ``budget`` given as lists: every combination (M' outer, N' inner), and the
+    section with the first of each (so the usual checks apply); None where both are single values."""
+    lists = {k: values[k] for k in ("num_tasks", "budget") if isinstance(values.get(k), list)}
+    if not lists:
+        return values, None
+    for key, items in lists.items():
+        if not items:
+            raise UsageError(f"recipe section 'select_tasks': {key!r} is an empty list")
+        for item in items:
+            _check_type("select_tasks", key, item, int)
+        if len(set(items)) != len(items):
+            raise UsageError(f"recipe section 'select_tasks': {key!r} lists a value twice: {items}")
+    ms = lists.get("num_tasks", [values.get("num_tasks")])
+    ns = lists.get("budget", [values["budget"]])
+    first = {k: v[0] for k, v in lists.items()}
+    return {**values, **first}, [(m, n) for m in ms for n in ns]

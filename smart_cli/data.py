@@ -53,8 +53,18 @@ def _builder(files: list[str]) -> str:
     return kinds.pop()
 
 
-def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
-    """Load one split of ``spec`` as a ``datasets.Dataset`` (memory-mapped Arrow, not in RAM)."""
+def load(
+    spec: str,
+    split: str = "train",
+    *,
+    trust_remote_code: bool = False,
+    name: str | None = None,
+    revision: str | None = None,
+):
+    """Load one split of ``spec`` as a ``datasets.Dataset`` (memory-mapped Arrow, not in RAM).
+
+    ``name`` (a config) and ``revision`` (a branch, tag or commit) apply to hub datasets.
+    """
     import datasets
 
     # Our own one-line error says what went wrong; the library's log lines would repeat it. Its
@@ -68,8 +78,11 @@ def load(spec: str, split: str = "train", *, trust_remote_code: bool = False):
     except Exception as exc:
         raise _load_error(spec, split, exc) from exc
     if ds is not None:
+        if name or revision:
+            raise UsageError(f"{param('name')} and {param('revision')} apply to hub datasets, not {spec}")
         return ds
-    kwargs = {"trust_remote_code": True} if trust_remote_code else {}
+    kwargs: dict = {"trust_remote_code": True} if trust_remote_code else {}
+    kwargs |= {k: v for k, v in (("name", name), ("revision", revision)) if v}
     try:
         return datasets.load_dataset(spec, split=split, **kwargs)
     except ValueError as exc:
@@ -172,20 +185,20 @@ def check_columns(ds, columns: Columns, *, need_response: bool = True) -> None:
     have = list(ds.column_names)
     if len(ds) == 0:
         raise DataError("the dataset is empty: it has no rows")
-    if columns.messages is not None:
-        wanted = [(param("messages_column"), columns.messages), (param("task_column"), columns.task)]
-    else:
-        wanted = [(param("prompt_column"), columns.prompt), (param("task_column"), columns.task)]
-        if need_response:
-            wanted.append((param("response_column"), columns.response))
+    chat = columns.messages is not None
+    wanted = [(param("messages_column"), columns.messages) if chat else (param("prompt_column"), columns.prompt)]
+    if columns.task:  # none where tasks come from elsewhere (--task-from dataset)
+        wanted.append((param("task_column"), columns.task))
+    if need_response and not chat:
+        wanted.append((param("response_column"), columns.response))
     if columns.template is not None:
         wanted.append((param("template_column"), columns.template))
     for flag, name in wanted:
-        if name not in have and _nested(ds, name) is None:
-            hint = closest(name, have)
+        if name not in have and _nested(ds, str(name)) is None:
+            hint = closest(str(name), have)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             raise DataError(f"column {name!r} ({flag}) not in the dataset; it has: {', '.join(have)}{suggestion}")
-    missing_task = column(ds, columns.task).null_count
+    missing_task = column(ds, columns.task).null_count if columns.task else 0
     if missing_task:
         raise DataError(f"{missing_task:,} rows have no task (column {columns.task!r} is null)")
 
@@ -238,8 +251,9 @@ def column(ds, name: str):
     return nested
 
 
-def identity(spec: str, split: str, ds) -> dict:
-    """What identifies the source: as given, resolved path where local, split, fingerprint, size."""
+def identity(spec: str, split: str, ds, *, name: str | None = None, revision: str | None = None) -> dict:
+    """What identifies the source: as given, resolved path where local, split, fingerprint, size;
+    for a hub dataset its config ``name`` (where given) and ``revision``."""
     path = Path(spec)
     local = path.exists() or bool(_data_files(spec))
     return {
@@ -247,7 +261,8 @@ def identity(spec: str, split: str, ds) -> dict:
         "path": str(path.resolve()) if path.exists() else None,
         "local": local,
         "split": split,
-        "revision": None if local else "main",
+        "revision": None if local else (revision or "main"),
+        **({"name": name} if name else {}),
         "fingerprint": getattr(ds, "_fingerprint", None),
         "num_rows": len(ds),
     }

@@ -33,6 +33,8 @@ LAMBDA = {"gc": 0.4, "logdet": 1.0}
 KNN = 32
 #: The sparse path's greedy loops.
 OPTIMIZERS = ("lazy", "stochastic")
+#: The dense path's lazy greedy: our engine (``dense_greedy``, the default) or submodlib's.
+GREEDY_BACKENDS = ("smart", "submodlib")
 
 # export
 LINE_FORMAT = "prompt-response"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, data, defaults, formats, manifest
+from smart_cli import artifacts, data, defaults, formats, manifest, sources
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor
 from smart_cli.reporter import Reporter, or_silent
@@ -39,24 +39,8 @@ class ExportConfig:
 
 
 def source_dataset(meta: dict, override: str | None, samples: str | Path = "the samples file"):
-    """Open the dataset the samples were selected from, and check it is the same size."""
-    identity = meta.get("dataset") or {}
-    spec = override or identity.get("path") or identity.get("spec")
-    if not spec:
-        raise DataError(f"{samples} does not record its source dataset: pass {param('dataset')}")
-    # A glob ('shards/*.parquet') is local too: it exists when it still matches files.
-    if not override and identity.get("local") and not (Path(spec).exists() or data._data_files(spec)):
-        raise DataError(
-            f"dataset not found: {spec}, which {samples} was selected from; pass {param('dataset')} if it moved"
-        )
-    ds = data.load(spec, identity.get("split", "train"))
-    expected = identity.get("num_rows")
-    if expected is not None and len(ds) != expected:
-        raise DataError(
-            f"{spec} has {len(ds):,} rows but {samples} was selected from a dataset of {expected:,}: "
-            f"they do not belong together (pass the dataset embed read with {param('dataset')})"
-        )
-    return ds
+    """Open the dataset(s) the samples were selected from, and check they are the same size."""
+    return sources.reopen(meta.get("dataset") or {}, override, str(samples))
 
 
 def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None:
@@ -69,7 +53,6 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
     import pyarrow.compute as pc
 
     cols = meta.get("columns") or {}
-    task_col = cols.get("task", "task_name")
     data.check_columns(ds, _columns(cols))
     rows = table.column("row").to_numpy()
     outside = rows[(rows < 0) | (rows >= len(ds))]
@@ -79,7 +62,7 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
         )
     if len(np.unique(rows)) != len(rows):
         raise DataError(f"{samples} names some rows twice: it was edited or damaged")
-    have = data.label_strings(ds, task_col, rows)
+    have = pa.array(sources.row_tasks(ds, cols, meta.get("dataset") or {}, rows), pa.string())
     want = table.column("task").cast(pa.string())
     same = pc.fill_null(pc.equal(have, want), False)
     if not pc.all(same).as_py():
@@ -92,7 +75,7 @@ def check_samples(table, meta: dict, ds, samples: str | Path, spec: str) -> None
 
 def _columns(cols: dict) -> data.Columns:
     """The columns a samples file records (as embed read them), without the template."""
-    names = (cols.get("prompt", "inputs"), cols.get("response", "targets"), cols.get("task", "task_name"))
+    names = (cols.get("prompt", "inputs"), cols.get("response", "targets"), cols.get("task", "task_name") or "")
     return data.Columns(*names, None, cols.get("messages"))
 
 

@@ -11,10 +11,7 @@ its own seed, and results are assembled in plan order, so the output does not de
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,21 +19,15 @@ import numpy as np
 
 from smart_cli import artifacts, budgets, defaults, manifest
 from smart_cli.artifacts import EmbeddingSet, TasksDoc
+from smart_cli.dense_limit import DENSE_BYTES_PER_ENTRY, default_max_dense_rows
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor, InProcess, WorkerDied
+from smart_cli.order_cache import GroupOrders
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
-from smart_cli.submodular import FUNCTIONS, Objective, maximize
+from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
 
 SAMPLE_FUNCTIONS = tuple(FUNCTIONS)
-#: Peak bytes per kernel entry of submodlib's dense path, measured (peak RSS / n^2, n = 3,000 to
-#: 20,000): facility location takes the float32 kernel as an array (~10 B); graph cut and log
-#: determinant copy it through Python lists (``tolist``: 62-77 B).
-DENSE_BYTES_PER_ENTRY = {"fl": 10, "gc": 72, "logdet": 80}
-#: Most memory one dense kernel may take by default, whatever the machine has: keeps a default
-#: run near the measured 3.6 GB of a 20,000-row FL group and bounds its time (dense lazy greedy
-#: is O(n^2) per group).
-DENSE_MEMORY_CAP = 2 << 30
 
 
 @dataclass
@@ -56,9 +47,14 @@ class SampleConfig:
     knn: int = defaults.KNN
     optimizer: str = defaults.OPTIMIZERS[0]
     workers: int = 1
+    #: Neither read nor write ``EMB_DIR/cache/`` (the greedy orders of earlier runs; same output).
+    no_cache: bool = False
+    #: The dense path's lazy greedy: ``smart`` (this package's engine) or ``submodlib``; same picks.
+    greedy_backend: str = defaults.GREEDY_BACKENDS[0]
 
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
+        check_backend(self.greedy_backend)
         if self.function is not None and self.function not in SAMPLE_FUNCTIONS:
             raise UsageError(
                 f"unknown {param('function')} {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}"
@@ -115,29 +111,6 @@ def plan(es: EmbeddingSet, tasks_doc: TasksDoc) -> list[Group]:
     return groups
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``; free pages where there is no /proc)."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return 8 << 30  # unknown: assume a modest machine
-
-
-def default_max_dense_rows(function: str, workers: int = 1, available: int | None = None) -> int:
-    """Largest dense group by default: its kernel takes at most half the available memory shared
-    among ``workers``, and at most ``DENSE_MEMORY_CAP``; rounded down to a multiple of 1,000 so
-    that small changes in free memory do not change which path a group takes."""
-    if function not in DENSE_BYTES_PER_ENTRY:
-        return 0  # random: no kernel at all
-    budget = min((available if available is not None else available_memory()) / 2 / max(1, workers), DENSE_MEMORY_CAP)
-    rows = int(math.sqrt(max(budget, 0) / DENSE_BYTES_PER_ENTRY[function]))
-    return rows // 1000 * 1000
-
-
 def route(group: Group, objective: Objective, max_dense_rows: int) -> str:
     """Which path a group takes: ``empty`` (b = 0), ``whole`` (b = n), ``random``, ``dense`` or ``sparse``."""
     n, b = len(group.positions), group.budget
@@ -183,7 +156,7 @@ def pick(
     artifacts.release_pages(es.embeddings)  # the copy is all this group needs
     es.check_block(emb, group.positions)  # NaN or edited vectors: refuse, do not select on them
     if path == "dense":
-        idx, gains = maximize(emb, b, objective, rng)
+        idx, gains = maximize(emb, b, objective, rng, cfg.greedy_backend)
     else:
         from smart_cli.sparse import sparse_greedy
 
@@ -199,14 +172,16 @@ def pick(
     return group.positions[idx], gains
 
 
-def _refuse_sparse_logdet(es: EmbeddingSet, groups: list[Group], paths: list[str], max_dense_rows: int) -> None:
+def _refuse_sparse_logdet(
+    es: EmbeddingSet, groups: list[Group], paths: list[str], max_dense_rows: int, backend: str
+) -> None:
     """Log determinant has no kNN path: say so before any work, naming the largest group."""
     big = [g for g, p in zip(groups, paths) if p == "sparse"]
     if not big:
         return
     g = max(big, key=lambda g: len(g.positions))
     n = len(g.positions)
-    gb = DENSE_BYTES_PER_ENTRY["logdet"] * n * n / 1e9
+    gb = DENSE_BYTES_PER_ENTRY[backend]["logdet"] * n * n / 1e9
     raise UsageError(
         f"{param('function')} logdet has no sparse path, and {len(big):,} group(s) have more rows than "
         f"{param('max_dense_rows')} {max_dense_rows:,} (largest: task {es.task_names[g.task_code]!r}, {n:,} rows, "
@@ -230,15 +205,7 @@ def select_samples(
     """
     import pyarrow as pa
 
-    cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
-    objective = cfg.objective()
-    groups = plan(es, tasks_doc)
-    max_dense = cfg.max_dense_rows
-    if max_dense is None:
-        max_dense = default_max_dense_rows(objective.name, cfg.workers)
-    paths = [route(g, objective, max_dense) for g in groups]
-    if objective.name == "logdet":
-        _refuse_sparse_logdet(es, groups, paths, max_dense)
+    cfg, objective, groups, paths, max_dense = _prepare(es, tasks_doc, cfg)
     job = GroupJob(objective, cfg, max_dense)
     total = sum(g.budget for g in groups)
     with or_silent(reporter).progress(f"selecting rows ({objective.name})", total) as advance:
@@ -262,9 +229,44 @@ def select_samples(
     return artifacts.with_metadata(table, meta)
 
 
+def _prepare(es: EmbeddingSet, tasks_doc: TasksDoc, cfg: SampleConfig | None):
+    """The config for these tasks, its objective, the groups, each one's path and the dense limit (no work yet)."""
+    cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
+    objective = cfg.objective()
+    groups = plan(es, tasks_doc)
+    max_dense = cfg.max_dense_rows
+    if max_dense is None:
+        max_dense = default_max_dense_rows(objective.name, cfg.workers, backend=cfg.greedy_backend)
+    paths = [route(g, objective, max_dense) for g in groups]
+    if objective.name == "logdet":
+        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
+    return cfg, objective, groups, paths, max_dense
+
+
+def prefill(es: EmbeddingSet, docs: list[TasksDoc], cfg: SampleConfig, *, reporter=None, executor=None) -> None:
+    """Put in the order cache, in one pass, the longest prefix each group needs in any of ``docs``
+    (the tasks files of a grid), so that selecting the samples of each is a lookup."""
+    cfg, objective, _, _, max_dense = _prepare(es, docs[0], cfg)
+    longest: dict[tuple[int, int], Group] = {}
+    for g in (g for doc in docs for g in plan(es, doc) if 0 < g.budget < len(g.positions)):
+        k = (g.task_code, g.template_code)
+        if k not in longest or g.budget > longest[k].budget:
+            longest[k] = g
+    groups = list(longest.values())
+    paths = [route(g, objective, max_dense) for g in groups]
+    if cfg.no_cache or objective.name == "random" or not groups:
+        return
+    if objective.name == "logdet":
+        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
+    job, total = GroupJob(objective, cfg, max_dense), sum(g.budget for g in groups)
+    with or_silent(reporter).progress(f"filling the cache ({objective.name})", total) as advance:
+        _pick_all(es, groups, paths, job, executor or _executor(cfg.workers), advance)
+
+
 def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: SampleConfig, max_dense: int, paths):
     """The samples file's provenance: what chose the rows, and what export needs for the manifest."""
     params = {"function": objective.name, "lambda": objective.lambda_, "seed": cfg.seed}
+    params |= backend_param(cfg.greedy_backend)
     counts = {p: paths.count(p) for p in ("dense", "sparse", "whole", "empty", "random")}
     # The sparse path's parameters matter only where a group took it: a run on the reference
     # path keeps the reference fingerprint. ``workers`` never changes the output: not recorded.
@@ -324,14 +326,20 @@ def _executor(workers: int) -> Executor:
 
 
 def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every group's picks, in plan order: the dense and sparse ones through ``executor``."""
+    """Every group's picks, in plan order: the dense and sparse ones from the order cache or through ``executor``."""
     results: list = [None] * len(groups)
-    heavy = [i for i, p in enumerate(paths) if p in ("dense", "sparse")]
+    orders = GroupOrders(es, job.objective, job.cfg)
+    heavy = []
+    for i, p in enumerate(paths):
+        if p in ("dense", "sparse") and (hit := orders.get(groups[i], p)) is not None:
+            results[i] = hit
+            advance(len(hit[0]))
+        elif p in ("dense", "sparse"):
+            heavy.append(i)
     if len(heavy) < 2:
         executor = InProcess()  # one heavy group gains nothing from a pool
-    heavy_set = set(heavy)
     for i, g in enumerate(groups):  # light groups (whole, empty, random) here, at once
-        if i not in heavy_set:
+        if paths[i] not in ("dense", "sparse"):
             results[i] = pick(es, g, job.objective, job.cfg.seed, job.cfg, job.max_dense)
             advance(len(results[i][0]))
     # Largest groups first, so no worker is left with a big one at the end.
@@ -349,6 +357,7 @@ def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> 
         raise DataError(_died_message(es, [groups[heavy[k]] for k in exc.items], job, executor)) from None
     for i, result in zip(heavy, picked):
         results[i] = result
+        orders.put(groups[i], paths[i], result)
     return results
 
 
@@ -380,9 +389,9 @@ class SamplesSummary(Summary):
 
 @dataclass(frozen=True)
 class SampleInputs:
-    """select-samples reads two artifacts: ``EMB_DIR`` and ``TASKS.json`` chosen from it."""
+    """select-samples reads two artifacts: ``EMB_DIR`` (or it opened) and ``TASKS.json`` chosen from it."""
 
-    embeddings: Path
+    embeddings: Path | EmbeddingSet
     tasks: Path
 
 
@@ -396,9 +405,15 @@ def run(
 ) -> SamplesSummary:
     """Select the rows of every task in ``inputs.tasks`` into ``SAMPLES.parquet`` at ``out``."""
     cfg.objective()
-    es = artifacts.open_embeddings(inputs.embeddings)
+    es = artifacts.as_embeddings(inputs.embeddings)
     doc = artifacts.load_tasks(inputs.tasks, es)
+    function = cfg.for_tasks(doc).function or defaults.SAMPLE_FUNCTION
+    if Path(out).is_file():  # the same inputs and parameters as the file records: keep it (and its mtime)
+        cfg_, objective, _, paths, max_dense = _prepare(es, doc, cfg)
+        if artifacts.samples_current(out, _record(es, doc, inputs.tasks, objective, cfg_, max_dense, paths)):
+            or_silent(reporter).log(f"{out} is up to date (same embeddings, tasks and parameters)", "green")
+            rows = int(doc["budget"])
+            return SamplesSummary(out=Path(out), rows=rows, function=function, sha256=artifacts.sha256_file(out))
     table = select_samples(es, doc, cfg, tasks_path=inputs.tasks, reporter=reporter, executor=executor)
     artifacts.write_samples(table, out)
-    function = cfg.for_tasks(doc).function or defaults.SAMPLE_FUNCTION
     return SamplesSummary(out=Path(out), rows=table.num_rows, function=function, sha256=artifacts.sha256_file(out))

@@ -9,12 +9,13 @@ import numpy as np
 
 from smart_cli import artifacts, budgets, defaults
 from smart_cli.artifacts import EmbeddingSet, TaskEntry, TasksDoc
-from smart_cli.baselines import select_baseline
+from smart_cli.baselines import baseline_params, select_baseline
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor
+from smart_cli.order_cache import OrderCache, task_key
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
-from smart_cli.submodular import FUNCTIONS, Objective, maximize
+from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
 from smart_cli.task_means import task_means
 
 TASK_FUNCTIONS = (*FUNCTIONS, *defaults.BASELINES)
@@ -34,10 +35,15 @@ class TaskConfig:
     lambda_: float | None = None
     seed: int = defaults.SEED
     cap: int | str | None = None
+    #: Neither read nor write ``EMB_DIR/cache/`` (the full task order of earlier runs; same output).
+    no_cache: bool = False
+    #: The dense lazy greedy: ``smart`` (this package's engine) or ``submodlib`` (the library); same picks.
+    greedy_backend: str = defaults.GREEDY_BACKENDS[0]
 
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
         function = param("function")
+        check_backend(self.greedy_backend)
         if self.function not in TASK_FUNCTIONS:
             raise UsageError(f"unknown {function} {self.function!r}; choose from {', '.join(TASK_FUNCTIONS)}")
         if self.function in defaults.BASELINES:
@@ -76,11 +82,7 @@ def select_tasks(es: EmbeddingSet, cfg: TaskConfig, reporter: Reporter | None = 
     reporter = or_silent(reporter)
     sizes = es.task_sizes()
     check_request(cfg, sizes)
-    rng = np.random.default_rng(cfg.seed)
-    means = task_means(es, reporter=reporter) if objective.name != "random" else np.empty((len(sizes), 0))
-    with reporter.progress(f"selecting tasks ({objective.name})", cfg.num_tasks) as advance:
-        picks, gains = maximize(means, cfg.num_tasks, objective, rng)
-        advance(cfg.num_tasks)
+    picks, gains = task_order(es, cfg, objective, reporter)
     picked_sizes = [int(sizes[i]) for i in picks]
     if sum(picked_sizes) < cfg.budget:
         raise DataError(
@@ -88,19 +90,51 @@ def select_tasks(es: EmbeddingSet, cfg: TaskConfig, reporter: Reporter | None = 
             f"{cfg.budget:,}: use a budget of at most {sum(picked_sizes):,} or more tasks"
         )
     weights, task_budgets = budgets.task_budgets(gains.tolist(), picked_sizes, cfg.budget)
-    params = {
-        "function": objective.name,
-        "lambda": objective.lambda_,
-        "num_tasks": cfg.num_tasks,
-        "budget": cfg.budget,
-        "seed": cfg.seed,
-    }
+    params = task_params(es, cfg, objective)
     tasks: list[TaskEntry] = [
         {"task": es.task_names[i], "gain": float(g), "weight": float(w), "budget": int(b), "size": s}
         for i, g, w, b, s in zip(picks, gains, weights, task_budgets, picked_sizes)
     ]
     # The paper's random baseline draws random rows too: select-samples follows unless told.
     return artifacts.tasks_document(es, params, tasks, rows="random" if objective.name == "random" else None)
+
+
+def task_order(es: EmbeddingSet, cfg: TaskConfig, objective: Objective, reporter: Reporter) -> tuple:
+    """The first M' greedy picks and their gains: a prefix of the full order (M' = all tasks), computed
+    once per function and parameters and kept in ``EMB_DIR/cache/``, unless ``cfg.no_cache``.
+
+    Greedy orders are nested, M' = all included (``submodular.lazy_greedy`` appends the last task
+    with its gain, which is the next greedy pick), so the prefix equals a direct run of M'. Not
+    ``random``: ``Generator.choice`` of M' tasks is not a prefix of M' + 1 draws.
+    """
+    assert cfg.num_tasks is not None
+    m, n = cfg.num_tasks, len(es.task_names)
+    cache = OrderCache(es.path, "tasks", enabled=not cfg.no_cache and objective.name != "random")
+    key = task_key(es, objective, cfg)
+    hit = cache.get(key, m)
+    if hit is not None:
+        return hit
+    budget = n if cache.enabled else m
+    means = task_means(es, reporter=reporter) if objective.name != "random" else np.empty((n, 0))
+    with reporter.progress(f"selecting tasks ({objective.name})", budget) as advance:
+        picks, gains = maximize(means, budget, objective, np.random.default_rng(cfg.seed), cfg.greedy_backend)
+        advance(budget)
+    cache.put(key, picks, gains)
+    return picks[:m], gains[:m]
+
+
+def task_params(es: EmbeddingSet, cfg: TaskConfig, objective: Objective) -> dict:
+    """The parameters ``TASKS.json`` records and fingerprints (known before any work)."""
+    if objective.name in defaults.BASELINES:
+        return baseline_params(cfg, len(es.task_names))
+    return {
+        "function": objective.name,
+        "lambda": objective.lambda_,
+        "num_tasks": cfg.num_tasks,
+        "budget": cfg.budget,
+        "seed": cfg.seed,
+        **backend_param(cfg.greedy_backend),
+    }
 
 
 def show_tasks(reporter: Reporter, doc: TasksDoc, limit: int = 20) -> None:
@@ -127,13 +161,24 @@ class TasksSummary(Summary):
 
 
 def run(
-    inputs: Path, out: Path, cfg: TaskConfig, *, reporter: Reporter | None = None, executor: Executor | None = None
+    inputs: Path | EmbeddingSet,
+    out: Path,
+    cfg: TaskConfig,
+    *,
+    reporter: Reporter | None = None,
+    executor: Executor | None = None,
 ) -> TasksSummary:
     """Select tasks from the ``EMB_DIR`` ``inputs`` into ``TASKS.json`` at ``out``."""
     reporter = or_silent(reporter)
-    cfg.objective()  # an unknown function is a usage error before the embeddings are opened
-    doc = select_tasks(artifacts.open_embeddings(inputs), cfg, reporter)
-    artifacts.write_tasks(out, doc)
+    objective = cfg.objective()  # an unknown function is a usage error before the embeddings are opened
+    es = artifacts.as_embeddings(inputs)
+    fingerprint = artifacts.fingerprint({"embeddings": es.fingerprint, **task_params(es, cfg, objective)})
+    doc = artifacts.tasks_current(out, es, fingerprint) if Path(out).is_file() else None
+    if doc is not None:  # the same embeddings and parameters as the file records: keep it (and its mtime)
+        reporter.log(f"{out} is up to date (same embeddings and parameters)", "green")
+    else:
+        doc = select_tasks(es, cfg, reporter)
+        artifacts.write_tasks(out, doc)
     show_tasks(reporter, doc)
     return TasksSummary(
         out=Path(out),

@@ -1,4 +1,4 @@
-"""Submodular objectives over a dense kernel, maximised by submodlib's lazy greedy.
+"""Submodular objectives over a dense kernel, maximised by lazy greedy (ours, or submodlib's).
 
 The objective (``fl``, ``gc``, ``logdet``) and the optimizer are separate choices; ``random`` is
 the "all gains equal" baseline. Pure: arrays in, arrays out, no files.
@@ -37,6 +37,18 @@ class Objective:
         return cls(name, FUNCTIONS[name] if lambda_ is None else lambda_)
 
 
+def check_backend(backend: str) -> None:
+    if backend not in defaults.GREEDY_BACKENDS:
+        choices = ", ".join(defaults.GREEDY_BACKENDS)
+        raise UsageError(f"unknown {param('greedy_backend')} {backend!r}; choose from {choices}")
+
+
+def backend_param(backend: str) -> dict:
+    """What an artifact records of the greedy backend: nothing for the default (both give the same
+    picks), so artifacts keep their bytes; the library's name where it was asked for."""
+    return {} if backend == defaults.GREEDY_BACKENDS[0] else {"greedy_backend": backend}
+
+
 def cosine_kernel(emb: np.ndarray) -> np.ndarray:
     """Cosine similarity of the rows (raw, in [-1, 1]) as float32, from one matrix product."""
     x = np.asarray(emb, dtype=np.float32)
@@ -64,17 +76,33 @@ def _submodlib_function(objective: Objective, kernel: np.ndarray):
     raise ValueError(f"{objective.name!r} is not a submodular function")
 
 
-def lazy_greedy(kernel: np.ndarray, budget: int, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
+def lazy_greedy(
+    kernel: np.ndarray, budget: int, objective: Objective, backend: str = "smart"
+) -> tuple[np.ndarray, np.ndarray]:
     """The first ``budget`` picks of lazy greedy on ``objective`` over ``kernel``, with their gains.
 
+    ``backend`` ``smart`` is this package's engine (``dense_greedy``: submodlib's picks and gains
+    bit for bit, reading the kernel in place); ``submodlib`` calls the library itself.
     submodlib refuses ``budget >= n``; for ``budget == n`` the library picks n - 1 and the last
-    remaining element is appended with its marginal gain, which is what greedy would pick next.
+    remaining element is appended with its marginal gain, which is what greedy would pick next
+    (both backends; that one gain agrees between them to rounding).
     """
+    if backend not in defaults.GREEDY_BACKENDS:
+        raise ValueError(f"unknown greedy backend {backend!r}; choose from {', '.join(defaults.GREEDY_BACKENDS)}")
     n = kernel.shape[0]
     if not 0 <= budget <= n:
         raise ValueError(f"budget {budget} outside [0, {n}]")
     if budget == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    if backend == "smart":
+        from smart_cli import dense_greedy
+
+        return dense_greedy.lazy_greedy(kernel, budget, objective.name, objective.lambda_)
+    return _submodlib_lazy_greedy(kernel, budget, objective)
+
+
+def _submodlib_lazy_greedy(kernel: np.ndarray, budget: int, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
+    n = kernel.shape[0]
     fn = _submodlib_function(objective, kernel)
     picks = (
         fn.maximize(
@@ -105,9 +133,13 @@ def random_picks(n: int, budget: int, rng: np.random.Generator) -> tuple[np.ndar
 
 
 def maximize(
-    emb: np.ndarray, budget: int, objective: Objective, rng: np.random.Generator
+    emb: np.ndarray,
+    budget: int,
+    objective: Objective,
+    rng: np.random.Generator,
+    backend: str = "smart",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy order and gains of ``budget`` rows of ``emb`` under ``objective`` (dense kernel)."""
     if objective.name == "random":
         return random_picks(emb.shape[0], budget, rng)
-    return lazy_greedy(cosine_kernel(emb), budget, objective)
+    return lazy_greedy(cosine_kernel(emb), budget, objective, backend)

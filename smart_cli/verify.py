@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_cli import artifacts, data, formats, manifest
+from smart_cli import artifacts, formats, manifest, sources
 from smart_cli.errors import DataError
 from smart_cli.reporter import Reporter, or_silent
 
@@ -60,20 +60,18 @@ def verify(mixture: str | Path, cfg: VerifyConfig | None = None, *, reporter: Re
 
 
 def _open_source(man: dict, override: str | None, reporter: Reporter):
-    """The source dataset, or ``None`` (with a note) where it cannot be opened here."""
+    """The source dataset(s), or ``None`` (with a note) where they cannot be opened here."""
     identity = man.get("dataset") or {}
-    spec = override or identity.get("read_from") or identity.get("path") or identity.get("spec")
-    if not spec:
+    if not (override or identity.get("sources") or identity.get("read_from") or identity.get("spec")):
         reporter.log("the manifest names no source dataset: checksum only", "yellow")
         return None
     try:
-        ds = data.load(spec, identity.get("split") or "train")
+        return sources.reopen(identity, override, "the mixture")
     except DataError as exc:
-        reporter.log(f"source {spec} not reachable ({exc}): checksum only", "yellow")
+        if "do not belong together" in str(exc):
+            raise
+        reporter.log(f"source not reachable ({exc}): checksum only", "yellow")
         return None
-    if identity.get("num_rows") is not None and len(ds) != identity["num_rows"]:
-        raise DataError(f"{spec} has {len(ds):,} rows but the mixture was made from {identity['num_rows']:,}")
-    return ds
 
 
 def _check_lines(mixture: Path, man: dict, ds) -> int:
@@ -108,11 +106,10 @@ def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, man: dict) -
     cols = man.get("columns") or {}
     keep = tuple((man.get("mixture") or {}).get("keep_columns") or ())
     roles = chat.parse_role_map(((man.get("embedding") or {}).get("chat") or {}).get("role_map"))
-    task_col = cols.get("task", "task_name")
     if start + len(lines) > len(rows):
         raise DataError(f"it has more lines than the {len(rows):,} the manifest lists")
     wanted = rows[start : start + len(lines)]
-    tasks = data.label_strings(ds, task_col, wanted).to_pylist()
+    tasks = sources.row_tasks(ds, cols, man.get("dataset") or {}, wanted)
     text_cols = (
         [cols["messages"]] if cols.get("messages") else [cols.get("prompt", "inputs"), cols.get("response", "targets")]
     )
@@ -121,7 +118,7 @@ def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, man: dict) -
         where = f"line {start + k + 1} (source row {wanted[k]})"
         try:
             got = json.loads(line)
-            expected = formats.source_record(fmt, values, cols, tasks[k], wanted[k], keep, roles)
+            expected = formats.source_record(fmt, values, cols, tasks[k] or "", wanted[k], keep, roles)
         except (json.JSONDecodeError, ValueError) as exc:
             raise DataError(f"{where} is not a valid {fmt.name} line: {exc}") from None
         if not isinstance(got, dict) or got.get("row", wanted[k]) != wanted[k]:

@@ -177,3 +177,82 @@ def test_nested_task_field_and_chat_options_on_plain_rows(tmp_path, tiny_dataset
     r = invoke("embed", data, "--messages-column", "messages", "--task-column", "label.ability",
                "--template-column", "missing", "--out", tmp_path / "y")  # fmt: skip
     assert r.exit_code == 1 and "column 'missing' (--template-column) not in the dataset" in r.output
+
+
+def test_two_files_into_one_mixture(tmp_path):
+    """Tulu-style rows split across two files: every line traces back to its own file and row."""
+    rows = make_chat_rows(per_source=5)
+    a = write_parquet(rows[:9], tmp_path / "a.parquet")
+    b = write_parquet(rows[9:], tmp_path / "b.parquet")
+    emb, tasks, samples, mix = tmp_path / "emb", tmp_path / "t.json", tmp_path / "s.parquet", tmp_path / "m.jsonl"
+    r = invoke("embed", a, b, "--messages-column", "messages", "--task-column", "source", "--out", emb)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((emb / artifacts.META).read_text())
+    assert [s["num_rows"] for s in meta["dataset"]["sources"]] == [9, 11]
+    assert all(len(s["sha256"]) == 64 for s in meta["dataset"]["sources"])
+    table = pq.read_table(emb / artifacts.ROWS)
+    assert table.column("dataset").to_pylist() == [0] * 9 + [1] * 11 and table.column("row").to_pylist() == list(
+        range(20)
+    )
+    assert invoke("select-tasks", emb, "-m", "4", "-n", "12", "--out", tasks).exit_code == 0
+    assert invoke("select-samples", emb, tasks, "--out", samples).exit_code == 0
+    r = invoke("export", samples, "--out", mix, "--format", "messages", "--keep-columns", "id,source")
+    assert r.exit_code == 0, r.output
+    by_id = {row["id"]: row for row in rows}
+    lines = [json.loads(x) for x in mix.read_text().splitlines()]
+    assert len(lines) == 12 and len({x["id"] for x in lines}) == 12
+    assert all(x["messages"] == by_id[x["id"]]["messages"] for x in lines)
+    manifest = json.loads((tmp_path / "m.manifest.json").read_text())
+    assert all(by_id[x["id"]] == rows[r] for x, r in zip(lines, manifest["rows"]))  # global row = file order
+    assert invoke("verify", mix).exit_code == 0
+    (tmp_path / "b.parquet").write_bytes((tmp_path / "a.parquet").read_bytes())  # b replaced by other rows
+    r = invoke("verify", mix)
+    assert r.exit_code == 1 and "belong together" in r.output
+
+
+def test_task_from_dataset_and_mismatched_columns(tmp_path, tiny_dataset):
+    rows = make_chat_rows(per_source=3)
+    a = write_parquet(rows[:6], tmp_path / "alpha.parquet")
+    b = write_parquet(rows[6:], tmp_path / "beta.parquet")
+    emb = tmp_path / "emb"
+    r = invoke("embed", a, b, "--messages-column", "messages", "--task-from", "dataset", "--out", emb)
+    assert r.exit_code == 0, r.output
+    assert pq.read_table(emb / artifacts.ROWS).column("task").to_pylist() == ["alpha"] * 6 + ["beta"] * 6
+    tasks, samples, mix = tmp_path / "t.json", tmp_path / "s.parquet", tmp_path / "m.jsonl"
+    assert invoke("select-tasks", emb, "-m", "2", "-n", "5", "--out", tasks).exit_code == 0
+    assert invoke("select-samples", emb, tasks, "--out", samples).exit_code == 0
+    assert invoke("export", samples, "--out", mix, "--format", "messages").exit_code == 0
+    assert invoke("verify", mix).exit_code == 0
+    r = invoke(
+        "embed", a, tiny_dataset, "--messages-column", "messages", "--task-from", "dataset", "--out", tmp_path / "x"
+    )
+    assert r.exit_code == 1 and "need the same columns" in r.output
+    r = invoke(
+        "embed", a, "--name", "cfg", "--messages-column", "messages", "--task-from", "dataset", "--out", tmp_path / "y"
+    )
+    assert r.exit_code == 2 and "--name and --revision apply to hub datasets" in r.output
+
+
+def test_a_recipe_mixes_a_list_of_datasets(tmp_path):
+    rows = make_chat_rows(per_source=4)
+    files = [write_parquet(rows[:8], tmp_path / "a.parquet"), write_parquet(rows[8:], tmp_path / "b.parquet")]
+    recipe = tmp_path / "chat.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "dataset": files,
+                "out": str(tmp_path / "run"),
+                "embed": {"messages_column": "messages", "task_column": "source", "text": "last-user"},
+                "select_tasks": {"num_tasks": 3, "budget": 6},
+                "export": {"format": "prompt-completion", "keep_columns": ["id"]},
+            }
+        )
+    )
+    r = invoke("run", recipe)
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in (tmp_path / "run" / "mixture.jsonl").read_text().splitlines()]
+    by_id = {row["id"]: row for row in rows}
+    assert len(lines) == 6
+    assert all(x["prompt"] + x["completion"] == by_id[x["id"]]["messages"] for x in lines)
+    r = invoke("run", recipe, "--set", "dataset=7")
+    assert r.exit_code == 2 and "'dataset' must be a string or a list of strings" in r.output

@@ -253,7 +253,9 @@ def test_large_files_are_checked_where_rows_are_read(tiny_emb, tmp_path, monkeyp
     _poke(np.nan, row=9, col=1)(emb)
     open_embeddings(emb)  # no full scan: shape, dtype and size are fine
     out = tmp_path / "tasks.json"
-    assert_refused(invoke("select-tasks", emb, "-m", "2", "-n", "5", "--out", out), 1, "(first: row 9)", out)
+    # --no-cache: the copy holds the task order other tests cached, and a cached order reads no rows
+    cmd = ["select-tasks", emb, "-m", "2", "-n", "5", "--out", out, "--no-cache"]
+    assert_refused(invoke(*cmd), 1, "(first: row 9)", out)
 
 
 SELECT_TASKS_CASES = {
@@ -523,7 +525,7 @@ def test_unexpected_errors_are_one_line(exc, message, tiny_emb, tmp_path, monkey
 
     monkeypatch.setattr(st, "task_means", fail)
     out = tmp_path / "t.json"
-    r = invoke("select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", out)
+    r = invoke("select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", out, "--no-cache")  # the means are computed
     assert r.exit_code == (130 if isinstance(exc, KeyboardInterrupt) else 1), r.output
     assert message in r.output and "Traceback" not in r.output
     assert not out.exists()
@@ -536,7 +538,8 @@ def test_debug_shows_the_traceback(tiny_emb, tmp_path, monkeypatch):
         raise ValueError("boom")
 
     monkeypatch.setattr(st, "task_means", fail)
-    r = runner.invoke(app, ["--debug", "select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", str(tmp_path / "t")])
+    args = ["--debug", "select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", str(tmp_path / "t"), "--no-cache"]
+    r = runner.invoke(app, args)
     assert isinstance(r.exception, ValueError)  # re-raised: Python prints the traceback
     r = runner.invoke(app, ["--debug", "select-tasks", tiny_emb, "-m", "0", "-n", "5", "--out", str(tmp_path / "t")])
     assert type(r.exception).__name__ == "UsageError"

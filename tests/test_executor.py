@@ -100,7 +100,8 @@ def test_progress_and_tables_reach_the_injected_reporter(tiny_emb, tmp_path, cap
 
     rec = Recorder()
     tasks, samples = tmp_path / "t.json", tmp_path / "s.parquet"
-    summary = select_tasks.run(tiny_emb, tasks, select_tasks.TaskConfig(num_tasks=3, budget=12), reporter=rec)
+    cfg = select_tasks.TaskConfig(num_tasks=3, budget=12, no_cache=True)  # the task means are computed
+    summary = select_tasks.run(tiny_emb, tasks, cfg, reporter=rec)
     assert summary.tasks == 3 and summary.as_json()["command"] == "select-tasks"
     assert ("table", "3 tasks, 12 rows (gc)", 3) in rec.lines
     assert ("progress", "task means", 81, 81) in rec.lines

@@ -165,9 +165,9 @@ def _workers_of(pid: int) -> list[int]:
 def test_select_samples_with_a_killed_worker(tmp_path):
     """SIGKILL one worker mid-run: one line naming what was running and how to use less memory; no output."""
     emb = tmp_path / "emb"
-    write_emb_dir(emb, {"alpha": 9000, "beta": 8000, "gamma": 7000, "delta": 6000}, d=64)
+    write_emb_dir(emb, {"alpha": 12000, "beta": 11000, "gamma": 10000, "delta": 9000}, d=64)
     tasks, out = tmp_path / "t.json", tmp_path / "s.parquet"
-    assert invoke("select-tasks", emb, "-m", "4", "-n", "12000", "--out", tasks).exit_code == 0
+    assert invoke("select-tasks", emb, "-m", "4", "-n", "16000", "--out", tasks).exit_code == 0
     cmd = [*CLI, "select-samples", str(emb), str(tasks), "--out", str(out), "--workers", "2"]
     cmd += ["--max-dense-rows", "0", "--knn", "64"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -180,7 +180,7 @@ def test_select_samples_with_a_killed_worker(tmp_path):
         pytest.fail(
             f"select-samples ended before a worker could be killed: {proc.stderr.read() if proc.stderr else ''}"
         )
-    time.sleep(2.0)  # past numba's start-up: the workers are selecting
+    time.sleep(0.5)  # starting up or selecting: either way the pool is broken
     os.kill(workers[0], signal.SIGKILL)
     code = proc.wait(300)
     err = proc.stderr.read() if proc.stderr else ""

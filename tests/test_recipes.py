@@ -67,8 +67,11 @@ def test_paper_grid_is_generated_and_loads():
         [sys.executable, str(ROOT / "scripts" / "make_paper_recipes.py"), "--check"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    files = sorted((ROOT / "configs" / "paper").glob("*.yaml"))
+    files = sorted(p for p in (ROOT / "configs" / "paper").glob("*.yaml") if p.stem != "grid")
     assert len(files) == 9 * 5 + 3 * 5
+    grid = load_recipe(ROOT / "configs" / "paper" / "grid.yaml")  # the 45 SMART mixtures in one recipe
+    assert grid.grid is not None and len(grid.grid) == 45 and (1840, 400_000) in grid.grid
+    assert grid.embeddings == load_recipe(files[0]).embeddings and grid.tasks.function == "gc"
     recipes = {f.stem: load_recipe(f) for f in files}
     r = recipes["flan2022-m256-n400k"]
     assert (r.tasks.num_tasks, r.tasks.budget, r.tasks.function, r.tasks.lambda_) == (256, 400_000, "gc", 0.4)

@@ -237,13 +237,14 @@ def test_fingerprint_covers_the_inputs(change, tiny_dataset):
 
     import datasets
 
+    from smart_cli.data import identity
     from smart_cli.embed import EmbedConfig, _inputs
 
     ds = datasets.Dataset.from_list([{"inputs": "a", "targets": "b", "task_name": "t", "template_type": "zs_opt"}])
     cfg = EmbedConfig()
     other = dataclasses.replace(cfg, **{k: v for k, v in change.items() if k != "model"})
-    a = artifacts.fingerprint(_inputs("d", ds, cfg, cfg.model))
-    b = artifacts.fingerprint(_inputs("d", ds, other, change.get("model", cfg.model)))
+    a = artifacts.fingerprint(_inputs(identity("d", cfg.split, ds), ds, cfg, cfg.model))
+    b = artifacts.fingerprint(_inputs(identity("d", other.split, ds), ds, other, change.get("model", cfg.model)))
     assert a != b
 
 

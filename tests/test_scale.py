@@ -36,18 +36,22 @@ def synthetic(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("function", "workers", "available", "expected"),
+    ("function", "workers", "available", "expected", "backend"),
     [
-        ("fl", 1, 16 << 30, 14_000),  # capped at 2 GiB: sqrt(2 GiB / 10 B)
-        ("gc", 1, 16 << 30, 5_000),  # tolist: 72 B per entry
-        ("logdet", 1, 16 << 30, 5_000),
-        ("fl", 2, 4 << 30, 10_000),  # half of 4 GiB shared by two workers
-        ("fl", 1, 0, 0),
-        ("random", 1, 16 << 30, 0),
+        ("fl", 1, 16 << 30, 14_000, "submodlib"),  # capped at 2 GiB: sqrt(2 GiB / 10 B)
+        ("gc", 1, 16 << 30, 5_000, "submodlib"),  # tolist: 72 B per entry
+        ("logdet", 1, 16 << 30, 5_000, "submodlib"),
+        ("fl", 2, 4 << 30, 10_000, "submodlib"),  # half of 4 GiB shared by two workers
+        ("fl", 1, 16 << 30, 32_000, "smart"),  # capped at 4 GiB: sqrt(4 GiB / 4 B), the kernel read in place
+        ("gc", 1, 16 << 30, 32_000, "smart"),
+        ("logdet", 1, 16 << 30, 18_000, "smart"),  # + the b x n float64 state
+        ("fl", 2, 4 << 30, 16_000, "smart"),
+        ("fl", 1, 0, 0, "smart"),
+        ("random", 1, 16 << 30, 0, "smart"),
     ],
 )
-def test_default_max_dense_rows(function, workers, available, expected):
-    assert default_max_dense_rows(function, workers, available) == expected
+def test_default_max_dense_rows(function, workers, available, expected, backend):
+    assert default_max_dense_rows(function, workers, available, backend) == expected
 
 
 def _groups(table, es, doc):

@@ -15,6 +15,7 @@ from smart_cli.artifacts.embeddings import (
     ROWS,
     VERIFY_BYTES,
     EmbeddingSet,
+    as_embeddings,
     bad_rows,
     open_embeddings,
     plural,
@@ -38,8 +39,8 @@ from smart_cli.artifacts.files import (
     write_json,
 )
 from smart_cli.artifacts.lock import exclusive, lock_path
-from smart_cli.artifacts.samples import METADATA_KEY, read_samples, with_metadata, write_samples
-from smart_cli.artifacts.tasks import TaskEntry, TasksDoc, load_tasks, tasks_document, write_tasks
+from smart_cli.artifacts.samples import METADATA_KEY, read_samples, samples_current, with_metadata, write_samples
+from smart_cli.artifacts.tasks import TaskEntry, TasksDoc, load_tasks, tasks_current, tasks_document, write_tasks
 
 __all__ = [
     "EMBEDDINGS",
@@ -53,6 +54,7 @@ __all__ = [
     "TaskEntry",
     "TasksDoc",
     "absolute_paths",
+    "as_embeddings",
     "atomic_path",
     "bad_rows",
     "canonical_json",
@@ -71,8 +73,10 @@ __all__ = [
     "read_samples",
     "relative_paths",
     "release_pages",
+    "samples_current",
     "sha256_file",
     "task_sources",
+    "tasks_current",
     "tasks_document",
     "with_metadata",
     "write_json",

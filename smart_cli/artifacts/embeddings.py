@@ -240,6 +240,11 @@ def open_embeddings(path: str | Path, *, verify: bool | None = None) -> Embeddin
     return es
 
 
+def as_embeddings(emb: str | Path | EmbeddingSet) -> EmbeddingSet:
+    """An ``EMB_DIR`` already opened as it is (a grid opens it once for all its mixtures), else opened and checked."""
+    return emb if isinstance(emb, EmbeddingSet) else open_embeddings(emb)
+
+
 def task_sources(es: EmbeddingSet) -> list[str | None] | None:
     """Each task's source (``rows.parquet`` column ``source``, first value seen), or ``None`` for a
     folder embedded without a source column (older folders, or datasets without one)."""

@@ -60,3 +60,16 @@ def read_samples(path: str | Path) -> tuple:
         raise DataError(f"{path} has {table.num_rows:,} rows but records a budget of {meta['budget']:,}: it was edited")
     meta["paths"] = absolute_paths(meta.get("paths"), path.resolve().parent)
     return table, meta
+
+
+def samples_current(path: str | Path, meta: dict) -> bool:
+    """``path`` is an intact samples file whose record is ``meta``, what a new run would write (its
+    fingerprint, the embeddings and tasks it came from, every parameter, the tool's version)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        table, have = read_samples(path)
+    except DataError:
+        return False
+    want = json.loads(canonical_json(meta))
+    return have == want and table.num_rows == want.get("budget")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from smart_cli.artifacts.embeddings import EmbeddingSet
-from smart_cli.artifacts.files import fingerprint, producer, read_json, write_json
+from smart_cli.artifacts.files import canonical_json, fingerprint, producer, read_json, write_json
 from smart_cli.errors import DataError
 
 FORMAT = "smart-cli/tasks"
@@ -93,6 +93,20 @@ def load_tasks(path: str | Path, es: EmbeddingSet | None = None) -> TasksDoc:
                     f"{known[t['task']]:,}: they do not belong together"
                 )
     return doc  # type: ignore[return-value]
+
+
+def tasks_current(path: str | Path, es: EmbeddingSet, expected: str) -> TasksDoc | None:
+    """The ``TASKS.json`` at ``path`` if it is intact and what a new run would write: made from
+    ``es`` by this version with the parameters of fingerprint ``expected``, bytes as written; else None."""
+    try:
+        doc = load_tasks(path, es)
+        text = Path(path).read_text(encoding="utf-8")
+    except (DataError, OSError, UnicodeDecodeError):
+        return None
+    if doc.get("fingerprint") != expected or doc.get("producer") != producer() or text != canonical_json(doc):
+        return None
+    ref = {"fingerprint": es.fingerprint, "rows": int(es.embeddings.shape[0]), "tasks": len(es.task_names)}
+    return doc if doc.get("embeddings") == ref else None
 
 
 def _check_tasks_doc(path, doc: dict) -> None:

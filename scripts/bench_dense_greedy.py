@@ -1,0 +1,142 @@
+"""Benchmark our dense lazy greedy (``smart``) against submodlib's (``submodlib``) on one kernel.
+
+Each backend runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own. The worker
+rebuilds the same clustered unit vectors from the seed (``bench_sparse.make_clustered``: FLAN-like
+groups), builds the float32 cosine kernel with one matmul, records its RSS, then times
+``submodular.lazy_greedy(kernel, b, objective, backend)`` and records the peak RSS. The parent
+compares the two runs' picks (order included) and gains.
+
+    python scripts/bench_dense_greedy.py --n 6000 --budget 600 --function fl
+    python scripts/bench_dense_greedy.py --n 6000 --budget 300 --function logdet --lambda 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sparse import make_clustered  # noqa: E402
+
+BACKENDS = ("submodlib", "smart")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Build the data and kernel, run one backend, save its picks and gains to ``args.out``."""
+    from smart_cli.submodular import Objective, lazy_greedy
+
+    objective = Objective.of(args.function, args.lambda_)
+    info: dict = {"backend": args.backend, "load_avg_1min": round(os.getloadavg()[0], 2)}
+    if args.backend == "smart":
+        # Load numba's cached machine code (or compile it, on a first run) outside the timing.
+        t0 = time.perf_counter()
+        tiny = make_clustered(64, 1, d=args.d)
+        lazy_greedy(tiny @ tiny.T, 8, objective, backend="smart")
+        info["jit_warmup_s"] = round(time.perf_counter() - t0, 2)
+    emb = make_clustered(args.n, args.seed, d=args.d)
+    t0 = time.perf_counter()
+    kernel = emb @ emb.T
+    info["kernel_s"] = round(time.perf_counter() - t0, 2)
+    info["rss_with_kernel_mb"] = round(_peak_mb())
+    t0 = time.perf_counter()
+    picks, gains = lazy_greedy(kernel, args.budget, objective, backend=args.backend)
+    info["greedy_s"] = round(time.perf_counter() - t0, 2)
+    info["peak_rss_mb"] = round(_peak_mb())
+    np.savez(args.out, picks=picks, gains=gains)
+    return info
+
+
+def run_worker(args: argparse.Namespace, backend: str, out: Path) -> dict:
+    """One measurement in a fresh interpreter; its last stdout line is the JSON result."""
+    cmd = [sys.executable, __file__, "--worker", "--backend", backend, "--out", str(out)]
+    cmd += ["--n", str(args.n), "--d", str(args.d), "--budget", str(args.budget), "--seed", str(args.seed)]
+    cmd += ["--function", args.function]
+    if args.lambda_ is not None:
+        cmd += ["--lambda", str(args.lambda_)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"backend": backend, "timed_out": True}
+    if done.returncode != 0:
+        raise RuntimeError(f"{backend} worker failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(a: Path, b: Path) -> str:
+    """Whether two runs made the same picks in the same order, and how far apart their gains are."""
+    ra, rb = np.load(a), np.load(b)
+    same = np.array_equal(ra["picks"], rb["picks"])
+    if not same:
+        first = int(np.flatnonzero(ra["picks"] != rb["picks"])[0])
+        return f"picks DIFFER from pick {first}"
+    ga, gb = ra["gains"], rb["gains"]
+    exact = int(np.sum(ga == gb))
+    rel = float(np.max(np.abs(ga - gb) / np.maximum(np.abs(ga), 1e-300)))
+    return f"picks identical; gains bit-identical {exact}/{ga.size}, max rel diff {rel:.1e}"
+
+
+def show(row: dict) -> None:
+    if row.get("timed_out"):
+        print(f"  {row['backend']:<10} did not finish within the timeout", flush=True)
+        return
+    extra = f", jit warm-up {row['jit_warmup_s']} s untimed" if "jit_warmup_s" in row else ""
+    print(
+        f"  {row['backend']:<10} greedy {row['greedy_s']:8.2f} s   kernel {row['kernel_s']:6.2f} s   "
+        f"peak RSS {row['peak_rss_mb']:6d} MB (with kernel, before greedy: {row['rss_with_kernel_mb']} MB)"
+        f"   (load {row['load_avg_1min']}{extra})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=6000, help="rows in the group")
+    parser.add_argument("--d", type=int, default=384, help="embedding dimension")
+    parser.add_argument("--budget", "-b", type=int, default=600)
+    parser.add_argument("--function", choices=["fl", "gc", "logdet"], default="fl")
+    parser.add_argument("--lambda", dest="lambda_", type=float, default=None, help="gc / logdet lambda (0.4 / 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, run in this order")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a backend's run is abandoned")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="smart", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)), flush=True)
+        return
+    lam = "" if args.function == "fl" else f", lambda {args.lambda_ if args.lambda_ is not None else 'default'}"
+    print(
+        f"{args.function}{lam}: n = {args.n:,}, d = {args.d}, budget = {args.budget:,}, seed {args.seed}, "
+        f"{os.cpu_count()} cores; each backend in a fresh process",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = {}
+        for backend in args.backends.split(","):
+            out = Path(tmp) / f"{backend}.npz"
+            row = run_worker(args, backend, out)
+            show(row)
+            if not row.get("timed_out"):
+                outs[backend] = out
+        if len(outs) == 2:
+            print("  " + compare(*outs.values()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

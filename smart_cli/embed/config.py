@@ -1,0 +1,70 @@
+"""``embed``'s options and their defaults (recipes in ``configs/`` override them by name)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from smart_cli import chat, data, defaults, sources
+from smart_cli.errors import UsageError, param
+
+
+@dataclass
+class EmbedConfig:
+    """Defaults of ``smart-cli embed``; recipes in ``configs/`` override them by name."""
+
+    split: str = "train"
+    columns: data.Columns = field(default_factory=data.Columns)
+    text: str = defaults.TEXT_MODES[0]
+    model: str = defaults.MODEL
+    backend: str = defaults.BACKENDS[0]
+    batch_size: int = defaults.BATCH_SIZE
+    device: str | None = None
+    dtype: str = defaults.DTYPES[0]
+    # Inference precision of the transformer backend (bf16: autocast); the static one has none.
+    precision: str = defaults.PRECISIONS[0]
+    shard_rows: int = defaults.SHARD_ROWS
+    trust_remote_code: bool = False
+    # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
+    # without this column is fine: the folder then has no ``source``.
+    source_column: str | None = "task_source"
+    # Chat rows (``columns.messages`` set): system turns in the embedded text, extra role names
+    # ("bot=assistant,narrator=system"), and what a malformed conversation does.
+    system_turns: str = chat.SYSTEM_TURNS[0]
+    role_map: str | None = None
+    bad_rows: str = chat.BAD_ROWS[0]
+    #: ``"dataset"``: each row's task is the name of the dataset it comes from (no task column).
+    task_from: str | None = None
+    #: A hub dataset's config and revision (branch, tag or commit).
+    name: str | None = None
+    revision: str | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        return self.columns.messages is not None
+
+    def validate(self) -> None:
+        for name, choices in (
+            ("text", chat.TEXT_MODES if self.is_chat else defaults.TEXT_MODES),
+            ("system_turns", chat.SYSTEM_TURNS),
+            ("bad_rows", chat.BAD_ROWS),
+            ("dtype", defaults.DTYPES),
+            ("backend", defaults.BACKENDS),
+            ("precision", defaults.PRECISIONS),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise UsageError(f"unknown {param(name)} {value!r}; choose from {', '.join(choices)}")
+        precision = param("precision")
+        if self.precision != "fp32" and self.backend != "transformer":
+            raise UsageError(f"{precision} {self.precision} applies to {param('backend')} transformer only")
+        if self.precision != "fp32" and self.device and "," in self.device:
+            raise UsageError(f"{precision} {self.precision} needs one device; several GPUs run in fp32")
+        if self.batch_size < 1:
+            raise UsageError(f"{param('batch_size')} must be at least 1")
+        if self.shard_rows < 1:
+            raise UsageError(f"{param('shard_rows')} must be at least 1")
+        chat.check_options(self.is_chat, self.role_map, self.system_turns, self.bad_rows)
+        if self.task_from is not None and self.task_from not in sources.TASK_FROM:
+            raise UsageError(
+                f"unknown {param('task_from')} {self.task_from!r}; choose from {', '.join(sources.TASK_FROM)}"
+            )

@@ -1,0 +1,157 @@
+"""Encoding shards of rows into the memory-mapped matrix, resumably, through an executor."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smart_cli import artifacts
+from smart_cli.artifacts import PARTIAL, PROGRESS, partial
+from smart_cli.embed.config import EmbedConfig
+from smart_cli.embed.source import _open_dataset, _text_columns, _texts
+from smart_cli.errors import DataError, Interrupted, first_line
+from smart_cli.executor import Executor
+from smart_cli.reporter import Reporter
+
+
+def load_encoder(cfg: EmbedConfig, model: str):
+    """The model ``cfg`` names (resolved to ``model``), or one line saying why it cannot load."""
+    from smart_cli import backends
+
+    try:
+        return backends.load_encoder(
+            cfg.backend,
+            model,
+            device=cfg.device,
+            batch_size=cfg.batch_size,
+            trust_remote_code=cfg.trust_remote_code,
+            precision=cfg.precision,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
+        raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
+
+
+@dataclass
+class Shards:
+    """A worker's context: the rows to embed and a loaded model."""
+
+    texts: Any  # datasets.Dataset of the embedded columns
+    cfg: EmbedConfig
+    encoder: Any  # backends.Encoder
+
+
+@dataclass(frozen=True)
+class LoadShards:
+    """Builds :class:`Shards` in a worker process: opens the dataset and loads the model once."""
+
+    dataset: str | tuple[str, ...]
+    cfg: EmbedConfig
+    model: str
+    kept: np.ndarray | None = None  # the rows embedded, where malformed conversations were skipped
+
+    def __call__(self) -> Shards:
+        ds, cfg, _ = _open_dataset(self.dataset, self.cfg)
+        rows = ds if self.kept is None else ds.select(self.kept).flatten_indices()
+        return Shards(_text_columns(rows, cfg), cfg, load_encoder(cfg, self.model))
+
+
+def encode_shard(shards: Shards, rows: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """One shard's vectors (in the stored dtype) and how many of its texts were truncated."""
+    lo, hi = rows
+    texts = _texts(shards.texts[lo:hi], shards.cfg)
+    vectors = shards.encoder.encode(texts)
+    if not np.isfinite(vectors).all():
+        raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")
+    return vectors.astype(shards.cfg.dtype, copy=False), shards.encoder.count_truncated(texts)
+
+
+def _encode_all(
+    shards: Shards, setup: LoadShards, executor: Executor, out: Path, fp: str, reporter: Reporter
+) -> tuple[int, int]:
+    """Encode every shard not done yet into the partial matrix; return (truncated, zero rows)."""
+    cfg, encoder = shards.cfg, shards.encoder
+    n = len(shards.texts)
+    record = {
+        "fingerprint": fp,
+        # Anything that can change the bytes of a shard: a run that differs restarts from zero.
+        "shard_rows": cfg.shard_rows,
+        "batch_size": cfg.batch_size,
+        "device": cfg.device,
+        "encoder": encoder.name,
+        "dim": int(encoder.dim),
+        "dtype": cfg.dtype,
+        "rows": n,
+        "done": 0,
+        "truncated": 0,
+        "zero_rows": 0,
+    }
+    start, matrix = partial.resume_point(out, record, reporter)
+    if matrix is not None:
+        reporter.log(
+            f"resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}", "cyan"
+        )
+    else:
+        (out / PROGRESS).unlink(missing_ok=True)
+        matrix = np.lib.format.open_memmap(out / PARTIAL, mode="w+", dtype=cfg.dtype, shape=(n, encoder.dim))
+    try:
+        partial.reserve(out / PARTIAL, out)
+    except BaseException:
+        del matrix
+        if not start:
+            (out / PARTIAL).unlink(missing_ok=True)  # nothing embedded yet: do not keep a large empty file
+        raise
+    todo = [(lo, min(lo + cfg.shard_rows, n)) for lo in range(start, n, cfg.shard_rows)]
+    try:
+        with _sigterm_as_interrupt(), reporter.progress("embedding", n) as advance:
+            advance(start)
+            for (lo, hi), (block, truncated) in zip(todo, executor.imap(encode_shard, todo, setup, local=shards)):
+                matrix[lo:hi] = block
+                matrix.flush()
+                artifacts.release_pages(matrix)  # written pages are in the file: not this process's memory
+                # The record moves only after the shard's bytes are on disk: a kill in between
+                # redoes the shard, never skips it.
+                record["done"] = hi
+                record["truncated"] += truncated
+                record["zero_rows"] += int(np.count_nonzero(~block.any(axis=1)))
+                artifacts.write_json(out / PROGRESS, record)
+                advance(hi - lo)
+    except KeyboardInterrupt:
+        raise Interrupted(_resume_hint("interrupted", record["done"], n, out)) from None
+    except Exception:
+        if record["done"]:
+            reporter.warn(_resume_hint("embed failed", record["done"], n, out))
+        raise
+    finally:
+        del matrix
+    return record["truncated"], record["zero_rows"]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A kill (SIGTERM, as CI sends on cancel) stops like Ctrl-C: between shards, saying how to resume."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume_hint(what: str, done: int, n: int, out: Path) -> str:
+    if not done:
+        return f"{what} before the first shard was embedded; nothing was kept"
+    return f"{what}: {done:,} of {n:,} rows are embedded in {out}; run the same embed command again to resume"
