@@ -48,7 +48,7 @@ _COLUMN_KEYS = {
 
 @dataclass
 class Recipe:
-    dataset: str | list[str]  # several: mixed into one EMB_DIR, in this order
+    dataset: str | list  # several (paths or sources.Entry): mixed into one EMB_DIR, in this order
     out: Path
     embeddings: Path | None = None  # default: out / "embeddings"
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -189,8 +189,10 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     for key in ("dataset", "out", "select_tasks"):
         if key not in raw:
             raise UsageError(f"{path} lacks {key!r}")
-    if isinstance(raw["dataset"], list) and raw["dataset"] and all(isinstance(d, str) for d in raw["dataset"]):
-        raw = {**raw, "dataset": list(raw["dataset"])}
+    if isinstance(raw["dataset"], list) and raw["dataset"]:
+        from smart_cli import sources
+
+        raw = {**raw, "dataset": [sources.entry(d) for d in raw["dataset"]]}  # each checked here, before any work
     elif not isinstance(raw["dataset"], str):
         raise UsageError(
             f"recipe section 'top level': 'dataset' must be a string or a list of strings, got {raw['dataset']!r}"

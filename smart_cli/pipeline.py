@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smart_cli import artifacts, embed, export, select_samples, select_tasks
+from smart_cli import artifacts, embed, export, select_samples, select_tasks, sources
 from smart_cli.config import Recipe, load_recipe
 from smart_cli.executor import Executor
 from smart_cli.reporter import Reporter, or_silent
@@ -81,7 +81,7 @@ def run(
 
 
 def _run_step(step: Step, label: str, reporter: Reporter, executor: Executor | None, wait_lock: float):
-    shown = step.inputs if step.name == "embed" else ""
+    shown = " ".join(getattr(d, "path", d) for d in sources.as_list(step.inputs)) if step.name == "embed" else ""
     reporter.step(f"{label} {step.name}", f"{shown} -> {step.out}".lstrip())
     with artifacts.exclusive(step.out, wait=wait_lock):
         return step.run(step.inputs, step.out, step.cfg, reporter=reporter, executor=executor)

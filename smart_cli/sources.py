@@ -10,21 +10,89 @@ same way. One source keeps the identity it always had, so existing folders keep 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from smart_cli import data
-from smart_cli.errors import DataError, param
+from smart_cli.errors import DataError, UsageError, param
 
 #: ``--task-from`` values: where a row's task comes from, other than a column.
 TASK_FROM = ("dataset",)
+#: What a recipe's ``dataset:`` entry may set, and the column roles its ``columns`` may name.
+ENTRY_KEYS = ("path", "name", "split", "revision", "columns", "task_from")
+COLUMN_ROLES = {
+    "prompt_column": "prompt",
+    "response_column": "response",
+    "task_column": "task",
+    "template_column": "template",
+    "messages_column": "messages",
+    "source_column": "source",
+}
 
 
-def as_list(dataset: str | Sequence[str]) -> list[str]:
-    return [dataset] if isinstance(dataset, str) else list(dataset)
+@dataclass(frozen=True)
+class Entry:
+    """One dataset of several, with what it sets for itself (a recipe's ``dataset:`` list entry)."""
+
+    path: str
+    name: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    #: (role, its own column name) where it differs: ``(("messages", "conversations"),)``.
+    columns: tuple[tuple[str, str], ...] = ()
+    task_from: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        return self == Entry(self.path)
+
+
+def entry(value: Any) -> Entry:
+    """A ``dataset:`` entry: a path, or a mapping of ``ENTRY_KEYS`` (a clear error for anything else)."""
+    if isinstance(value, Entry):
+        return value
+    if isinstance(value, str):
+        return Entry(value)
+    where = "recipe section 'dataset'"
+    if not isinstance(value, Mapping) or not isinstance(value.get("path"), str):
+        raise UsageError(f"{where}: every entry is a path, or a mapping with a 'path', got {value!r}")
+    unknown = sorted(set(value) - set(ENTRY_KEYS))
+    if unknown:
+        raise UsageError(f"{where}: unknown key {unknown[0]!r}; an entry may set {', '.join(ENTRY_KEYS)}")
+    columns = value.get("columns") or {}
+    if not isinstance(columns, Mapping) or not all(
+        k in COLUMN_ROLES and isinstance(v, str) for k, v in columns.items()
+    ):
+        raise UsageError(f"{where}: 'columns' maps {', '.join(COLUMN_ROLES)} to column names, got {columns!r}")
+    if value.get("task_from") not in (None, *TASK_FROM):
+        raise UsageError(f"{where}: 'task_from' must be {' or '.join(TASK_FROM)}, got {value['task_from']!r}")
+    for key in ("name", "split", "revision"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise UsageError(f"{where}: {key!r} must be a string, got {value[key]!r}")
+    pairs = tuple(sorted((COLUMN_ROLES[k], v) for k, v in columns.items()))
+    return Entry(
+        value["path"], value.get("name"), value.get("split"), value.get("revision"), pairs, value.get("task_from")
+    )
+
+
+def _adapt(part, rename: Mapping[str, str], set_task: Sequence[str] | None):
+    """A source in the shape of the others: its columns renamed, its task set where it comes from its name."""
+    if rename:
+        part = part.rename_columns(dict(rename))
+    if set_task:
+        column, value = set_task
+        if column in part.column_names:
+            part = part.remove_columns([column])
+        part = part.add_column(column, [value] * len(part))
+    return part
+
+
+def as_list(dataset) -> list:
+    return [dataset] if isinstance(dataset, (str, Entry, Mapping)) else list(dataset)
 
 
 def name_of(spec: str) -> str:
@@ -49,25 +117,40 @@ def files_sha256(spec: str) -> str | None:
 
 
 def load(
-    specs: Sequence[str], split: str, *, trust_remote_code: bool = False, name=None, revision=None
+    specs: Sequence[str | Entry],
+    split: str,
+    *,
+    trust_remote_code: bool = False,
+    name=None,
+    revision=None,
+    columns: Mapping[str, str | None] | None = None,
 ) -> tuple[Any, dict]:
-    """The sources as one dataset, and its identity (one source: the identity it always had)."""
+    """The sources as one dataset, and its identity (one plain source: the identity it always had).
+
+    ``columns``: role -> this run's column name, which entries' own ``columns`` are renamed to.
+    """
     import datasets
 
-    parts = [data.load(s, split, trust_remote_code=trust_remote_code, name=name, revision=revision) for s in specs]
-    if len(parts) == 1:
-        return parts[0], data.identity(specs[0], split, parts[0], name=name, revision=revision)
+    entries = [entry(s) for s in specs]
+    if len(entries) == 1 and entries[0].plain:
+        ds = data.load(entries[0].path, split, trust_remote_code=trust_remote_code, name=name, revision=revision)
+        return ds, data.identity(entries[0].path, split, ds, name=name, revision=revision)
+    parts, sources = [], []
+    for e in entries:
+        part, identity = _load_entry(e, split, trust_remote_code, name, revision, columns or {})
+        parts.append(part)
+        sources.append(identity)
+    paths = [e.path for e in entries]
     first = parts[0]
-    for spec, part in zip(specs[1:], parts[1:]):
+    for spec, part in zip(paths[1:], parts[1:]):
         if part.features != first.features:
             raise DataError(
-                f"{spec} does not have the columns of {specs[0]} ({', '.join(part.column_names)} against "
+                f"{spec} does not have the columns of {paths[0]} ({', '.join(part.column_names)} against "
                 f"{', '.join(first.column_names)}, or other types): datasets embedded together need the same columns"
             )
     whole = datasets.concatenate_datasets(parts)
-    sources = [{**data.identity(s, split, p), "sha256": files_sha256(s)} for s, p in zip(specs, parts)]
     identity = {
-        "spec": " ".join(specs),
+        "spec": " ".join(paths),
         "path": None,
         "local": all(s["local"] for s in sources),
         "split": split,
@@ -75,6 +158,19 @@ def load(
         "sources": sources,
     }
     return whole, identity
+
+
+def _load_entry(e: Entry, split: str, trust: bool, name, revision, columns: Mapping[str, str | None]):
+    """One entry's rows in this run's shape, and its identity (with how it was reshaped)."""
+    split = e.split or split
+    name, revision = e.name or name, e.revision or revision
+    part = data.load(e.path, split, trust_remote_code=trust, name=name, revision=revision)
+    rename = {own: str(columns[role]) for role, own in e.columns if columns.get(role) and own != columns[role]}
+    task = columns.get("task") or data.Columns().task
+    set_task = [task, name_of(e.path)] if e.task_from == "dataset" else None
+    part = _adapt(part, rename, set_task)
+    identity = {**data.identity(e.path, split, part, name=name, revision=revision), "sha256": files_sha256(e.path)}
+    return part, {**identity, **({"rename": rename} if rename else {}), **({"set_task": set_task} if set_task else {})}
 
 
 def reopen(identity: dict, override: str | None, where: str) -> Any:
@@ -99,6 +195,7 @@ def _reopen_one(identity: dict, override: str | None, where: str) -> Any:
             f"dataset not found: {spec}, which {where} was selected from; pass {param('dataset')} if it moved"
         )
     ds = data.load(spec, identity.get("split") or "train", name=identity.get("name"), revision=_pin(identity))
+    ds = _adapt(ds, identity.get("rename") or {}, identity.get("set_task"))
     expected = identity.get("num_rows")
     if expected is not None and len(ds) != expected:
         raise DataError(

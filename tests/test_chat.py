@@ -256,3 +256,38 @@ def test_a_recipe_mixes_a_list_of_datasets(tmp_path):
     assert all(x["prompt"] + x["completion"] == by_id[x["id"]]["messages"] for x in lines)
     r = invoke("run", recipe, "--set", "dataset=7")
     assert r.exit_code == 2 and "'dataset' must be a string or a list of strings" in r.output
+
+
+def test_recipe_entries_set_their_own_columns_split_and_task(tmp_path):
+    """A `dataset:` list whose entries rename their own conversation column and take their task from their name."""
+    rows = make_chat_rows(per_source=4)
+    a = write_parquet(rows[:8], tmp_path / "tulu.parquet")
+    other = [{"id": r["id"], "source": r["source"], "dialog": r["messages"]} for r in rows[8:]]
+    b = write_parquet(other, tmp_path / "extra.parquet")
+    recipe = tmp_path / "mix.yaml"
+    entries = [a, {"path": b, "split": "train", "columns": {"messages_column": "dialog"}, "task_from": "dataset"}]
+    recipe.write_text(
+        json.dumps(
+            {
+                "dataset": entries,
+                "out": str(tmp_path / "run"),
+                "embed": {"messages_column": "messages", "task_column": "source"},
+                "select_tasks": {"num_tasks": 3, "budget": 8},
+                "export": {"format": "messages", "keep_columns": ["id", "source"]},
+            }
+        )
+    )
+    r = invoke("run", recipe)
+    assert r.exit_code == 0, r.output
+    tasks = pq.read_table(tmp_path / "run" / "embeddings" / artifacts.ROWS).column("task").to_pylist()
+    assert tasks[8:] == ["extra"] * 8 and tasks[:8] == [row["source"] for row in rows[:8]]
+    meta = json.loads((tmp_path / "run" / "embeddings" / artifacts.META).read_text())
+    assert meta["dataset"]["sources"][1]["rename"] == {"dialog": "messages"}
+    by_id = {row["id"]: row for row in rows}
+    lines = [json.loads(x) for x in (tmp_path / "run" / "mixture.jsonl").read_text().splitlines()]
+    assert len(lines) == 8 and all(x["messages"] == by_id[x["id"]]["messages"] for x in lines)
+    assert invoke("verify", tmp_path / "run" / "mixture.jsonl").exit_code == 0
+    bad = json.loads(recipe.read_text()) | {"dataset": [a, {"path": b, "colums": {}}]}
+    recipe.write_text(json.dumps(bad))
+    r = invoke("run", recipe)
+    assert r.exit_code == 2 and "unknown key 'colums'" in r.output

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from smart_cli import artifacts
+from smart_cli import artifacts, sources
 from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, partial
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
@@ -70,7 +70,7 @@ def embed(
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
         _write_rows(ds, cfg, identity, out / ROWS, kept)
         shards = Shards(_text_columns(rows, cfg), cfg, encoder)
-        setup = LoadShards(dataset if isinstance(dataset, str) else tuple(dataset), cfg, model, kept)
+        setup = LoadShards(tuple(sources.entry(d) for d in sources.as_list(dataset)), cfg, model, kept)
         truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
     except BaseException:
         # A run that kept nothing worth resuming leaves nothing behind.

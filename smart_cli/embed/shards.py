@@ -49,7 +49,7 @@ class Shards:
 class LoadShards:
     """Builds :class:`Shards` in a worker process: opens the dataset and loads the model once."""
 
-    dataset: str | tuple[str, ...]
+    dataset: str | tuple
     cfg: EmbedConfig
     model: str
     kept: np.ndarray | None = None  # the rows embedded, where malformed conversations were skipped

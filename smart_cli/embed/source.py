@@ -92,12 +92,15 @@ def _open_dataset(dataset: str | Sequence[str], cfg: EmbedConfig):
     For chat rows a missing default template column means one group per task; a template column
     the user names that is missing stays an error (as for every other column).
     """
+    c = cfg.columns
+    roles = {"prompt": c.prompt, "response": c.response, "task": c.task, "template": c.template, "messages": c.messages}
     ds, identity = sources.load(
         sources.as_list(dataset),
         cfg.split,
         trust_remote_code=cfg.trust_remote_code,
         name=cfg.name,
         revision=cfg.revision,
+        columns={**roles, "source": cfg.source_column},
     )
     default = data.Columns().template
     if cfg.is_chat and cfg.columns.template == default and default not in ds.column_names:
