@@ -84,19 +84,15 @@ def mixture_records(table, meta: dict, ds, seed: int, fmt: formats.LineFormat, k
 
     Expects samples that passed :func:`check_samples` (columns present, rows in range and once).
     """
-    from smart_cli import chat
-
     cols = meta.get("columns") or {}
-    names = _columns(cols)
-    roles = chat.parse_role_map(((meta.get("embedding") or {}).get("chat") or {}).get("role_map"))
-    text_cols = [names.messages] if names.messages else [names.prompt, names.response]
+    read, roles = formats.source_fields(meta, keep)
     rows = table.column("row").to_numpy()
     # Canonical order (by source row) first, then one seeded permutation: the mixture depends
     # only on the set of rows and the seed.
     order = np.argsort(rows, kind="stable")
     order = order[np.random.default_rng(seed).permutation(len(order))]
     tasks = table.column("task").to_pylist()
-    source = ds.select_columns(list(dict.fromkeys([*text_cols, *keep])))
+    source = ds.select_columns(read)
     # Gathered a block at a time (arrow take on the memory-mapped table): no indices mapping over
     # the whole split, no per-row reads.
     for lo in range(0, len(order), 8192):

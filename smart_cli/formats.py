@@ -22,7 +22,7 @@ import contextlib
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -138,6 +138,19 @@ def source_record(fmt: LineFormat, values: dict, columns: dict, task: str, row: 
         prompt, response = values[columns.get("prompt", "inputs")], values[columns.get("response", "targets")]
         rec = fmt.record(prompt, response, task, row)
     return {**rec, **{c: values[c] for c in keep}}
+
+
+def source_fields(doc: dict, keep: Sequence[str] = ()) -> tuple[list[str], dict]:
+    """What the lines of a samples file or manifest ``doc`` are made from: the source columns to read
+    (the text columns embed read, then ``keep``), and the extra role names of chat rows."""
+    from smart_cli import chat
+
+    cols = doc.get("columns") or {}
+    text = (
+        [cols["messages"]] if cols.get("messages") else [cols.get("prompt", "inputs"), cols.get("response", "targets")]
+    )
+    roles = chat.parse_role_map(((doc.get("embedding") or {}).get("chat") or {}).get("role_map"))
+    return list(dict.fromkeys([*text, *keep])), roles
 
 
 def _alpaca(turns: list[dict]) -> dict:

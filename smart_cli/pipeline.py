@@ -143,8 +143,7 @@ def _pin_dense_limit(cfg: select_samples.SampleConfig, emb: Path, tasks: Path) -
     if cfg.max_dense_rows is not None:
         return cfg
     function = cfg.for_tasks(artifacts.load_tasks(tasks)).objective().name
-    limit = select_samples.default_max_dense_rows(function, cfg.workers, backend=cfg.greedy_backend)
-    return dataclasses.replace(cfg, max_dense_rows=limit)
+    return dataclasses.replace(cfg, max_dense_rows=cfg.dense_limit(function))
 
 
 def _show_grid(reporter: Reporter, mixtures: list[dict]) -> None:

@@ -21,7 +21,7 @@ from smart_cli import artifacts, budgets, defaults, manifest
 from smart_cli.artifacts import EmbeddingSet, TasksDoc
 from smart_cli.dense_limit import DENSE_BYTES_PER_ENTRY, default_max_dense_rows
 from smart_cli.errors import DataError, UsageError, param
-from smart_cli.executor import Executor, InProcess, WorkerDied
+from smart_cli.executor import Executor, InProcess, WorkerDied, for_workers
 from smart_cli.order_cache import GroupOrders
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
@@ -69,6 +69,12 @@ class SampleConfig:
         if self.workers < 1:
             raise UsageError(f"{param('workers')} must be at least 1, got {self.workers}")
         return Objective.of(self.function or defaults.SAMPLE_FUNCTION, self.lambda_)
+
+    def dense_limit(self, function: str) -> int:
+        """``max_dense_rows``, or where it is not given the default from the memory there is now."""
+        if self.max_dense_rows is not None:
+            return self.max_dense_rows
+        return default_max_dense_rows(function, self.workers, backend=self.greedy_backend)
 
     def for_tasks(self, tasks_doc: TasksDoc) -> SampleConfig:
         """This config with ``function`` filled in from the tasks file when it was not given."""
@@ -209,7 +215,7 @@ def select_samples(
     job = GroupJob(objective, cfg, max_dense)
     total = sum(g.budget for g in groups)
     with or_silent(reporter).progress(f"selecting rows ({objective.name})", total) as advance:
-        results = _pick_all(es, groups, paths, job, executor or _executor(cfg.workers), advance)
+        results = _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers), advance)
     parts_pos = [pos for pos, _ in results]
     positions = np.concatenate(parts_pos) if parts_pos else np.empty(0, dtype=np.int64)
     gains = np.concatenate([g for _, g in results]) if results else np.empty(0)
@@ -234,9 +240,7 @@ def _prepare(es: EmbeddingSet, tasks_doc: TasksDoc, cfg: SampleConfig | None):
     cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
     objective = cfg.objective()
     groups = plan(es, tasks_doc)
-    max_dense = cfg.max_dense_rows
-    if max_dense is None:
-        max_dense = default_max_dense_rows(objective.name, cfg.workers, backend=cfg.greedy_backend)
+    max_dense = cfg.dense_limit(objective.name)
     paths = [route(g, objective, max_dense) for g in groups]
     if objective.name == "logdet":
         _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
@@ -260,7 +264,7 @@ def prefill(es: EmbeddingSet, docs: list[TasksDoc], cfg: SampleConfig, *, report
         _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
     job, total = GroupJob(objective, cfg, max_dense), sum(g.budget for g in groups)
     with or_silent(reporter).progress(f"filling the cache ({objective.name})", total) as advance:
-        _pick_all(es, groups, paths, job, executor or _executor(cfg.workers), advance)
+        _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers), advance)
 
 
 def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: SampleConfig, max_dense: int, paths):
@@ -317,12 +321,6 @@ class OpenEmbeddings:
 def pick_group(es: EmbeddingSet, item: tuple[Group, GroupJob]) -> tuple[np.ndarray, np.ndarray]:
     group, job = item
     return pick(es, group, job.objective, job.cfg.seed, job.cfg, job.max_dense)
-
-
-def _executor(workers: int) -> Executor:
-    from smart_cli.executor import for_workers
-
-    return for_workers(workers)
 
 
 def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> list[tuple[np.ndarray, np.ndarray]]:

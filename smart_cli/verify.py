@@ -101,19 +101,14 @@ def _check_lines(mixture: Path, man: dict, ds) -> int:
 
 def _check_batch(lines: list[str], start: int, rows: list, ds, fmt, man: dict) -> None:
     """Every line equals the line its source row makes, field by field."""
-    from smart_cli import chat
-
     cols = man.get("columns") or {}
     keep = tuple((man.get("mixture") or {}).get("keep_columns") or ())
-    roles = chat.parse_role_map(((man.get("embedding") or {}).get("chat") or {}).get("role_map"))
+    read, roles = formats.source_fields(man, keep)
     if start + len(lines) > len(rows):
         raise DataError(f"it has more lines than the {len(rows):,} the manifest lists")
     wanted = rows[start : start + len(lines)]
     tasks = sources.row_tasks(ds, cols, man.get("dataset") or {}, wanted)
-    text_cols = (
-        [cols["messages"]] if cols.get("messages") else [cols.get("prompt", "inputs"), cols.get("response", "targets")]
-    )
-    source = ds.select(wanted).select_columns(list(dict.fromkeys([*text_cols, *keep])))
+    source = ds.select(wanted).select_columns(read)
     for k, (line, values) in enumerate(zip(lines, source)):
         where = f"line {start + k + 1} (source row {wanted[k]})"
         try:
