@@ -46,7 +46,12 @@ report: demo
 recipes: install
 	$(BIN)/python scripts/make_paper_recipes.py
 
-test: install
+# The tests also cover the optional Ray engine (tests/test_ray.py): its extra comes with them.
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev,ray]"
+	touch $@
+
+test: install $(VENV)/.installed-ray
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -2,12 +2,18 @@
 
 Each backend runs in a fresh subprocess, so its peak RSS (``ru_maxrss``) is its own. The worker
 rebuilds the same clustered unit vectors from the seed (``bench_sparse.make_clustered``: FLAN-like
-groups), builds the float32 cosine kernel with one matmul, records its RSS, then times
+groups), builds the float32 cosine kernel, records its RSS, then times
 ``submodular.lazy_greedy(kernel, b, objective, backend)`` and records the peak RSS. The parent
-compares the two runs' picks (order included) and gains.
+compares each run's picks (order included) and gains with the first one's.
+
+Backends: ``submodlib`` (the library, on the kernel of one numpy matmul: what a user calling it
+would pass), ``smart`` (our engine on the machine-independent kernel of ``similarity.gram``) and
+``free`` (our kernel-free engine, ``dense_free``: no n x n kernel at all; its "kernel" time is
+zero and its first pass is part of the greedy time).
 
     python scripts/bench_dense_greedy.py --n 6000 --budget 600 --function fl
     python scripts/bench_dense_greedy.py --n 6000 --budget 300 --function logdet --lambda 1
+    python scripts/bench_dense_greedy.py --n 50000 --budget 5000 --backends free
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sparse import make_clustered  # noqa: E402
 
-BACKENDS = ("submodlib", "smart")
+BACKENDS = ("submodlib", "smart", "free")
 
 
 def _peak_mb() -> float:
@@ -38,23 +44,34 @@ def _peak_mb() -> float:
 
 def worker(args: argparse.Namespace) -> dict:
     """Build the data and kernel, run one backend, save its picks and gains to ``args.out``."""
-    from smart_cli.submodular import Objective, lazy_greedy
+    from smart_cli import dense_free
+    from smart_cli.submodular import Objective, cosine_kernel, lazy_greedy
 
     objective = Objective.of(args.function, args.lambda_)
     info: dict = {"backend": args.backend, "load_avg_1min": round(os.getloadavg()[0], 2)}
-    if args.backend == "smart":
+    if args.backend != "submodlib":
         # Load numba's cached machine code (or compile it, on a first run) outside the timing.
         t0 = time.perf_counter()
         tiny = make_clustered(64, 1, d=args.d)
-        lazy_greedy(tiny @ tiny.T, 8, objective, backend="smart")
+        lazy_greedy(cosine_kernel(tiny), 8, objective, backend="smart")
+        if args.backend == "free":
+            dense_free.lazy_greedy(tiny, 8, args.function, objective.lambda_)
         info["jit_warmup_s"] = round(time.perf_counter() - t0, 2)
     emb = make_clustered(args.n, args.seed, d=args.d)
     t0 = time.perf_counter()
-    kernel = emb @ emb.T
+    kernel = None
+    if args.backend == "smart":
+        kernel = cosine_kernel(emb)
+    elif args.backend == "submodlib":
+        kernel = emb @ emb.T
     info["kernel_s"] = round(time.perf_counter() - t0, 2)
     info["rss_with_kernel_mb"] = round(_peak_mb())
     t0 = time.perf_counter()
-    picks, gains = lazy_greedy(kernel, args.budget, objective, backend=args.backend)
+    if kernel is None:
+        cache = int(args.cache_gb * (1 << 30))
+        picks, gains = dense_free.lazy_greedy(emb, args.budget, args.function, objective.lambda_, cache_bytes=cache)
+    else:
+        picks, gains = lazy_greedy(kernel, args.budget, objective, backend=args.backend)
     info["greedy_s"] = round(time.perf_counter() - t0, 2)
     info["peak_rss_mb"] = round(_peak_mb())
     np.savez(args.out, picks=picks, gains=gains)
@@ -65,7 +82,7 @@ def run_worker(args: argparse.Namespace, backend: str, out: Path) -> dict:
     """One measurement in a fresh interpreter; its last stdout line is the JSON result."""
     cmd = [sys.executable, __file__, "--worker", "--backend", backend, "--out", str(out)]
     cmd += ["--n", str(args.n), "--d", str(args.d), "--budget", str(args.budget), "--seed", str(args.seed)]
-    cmd += ["--function", args.function]
+    cmd += ["--function", args.function, "--cache-gb", str(args.cache_gb)]
     if args.lambda_ is not None:
         cmd += ["--lambda", str(args.lambda_)]
     try:
@@ -83,7 +100,8 @@ def compare(a: Path, b: Path) -> str:
     same = np.array_equal(ra["picks"], rb["picks"])
     if not same:
         first = int(np.flatnonzero(ra["picks"] != rb["picks"])[0])
-        return f"picks DIFFER from pick {first}"
+        jaccard = len(set(ra["picks"]) & set(rb["picks"])) / len(set(ra["picks"]) | set(rb["picks"]))
+        return f"picks DIFFER from pick {first} (Jaccard {jaccard:.4f})"
     ga, gb = ra["gains"], rb["gains"]
     exact = int(np.sum(ga == gb))
     rel = float(np.max(np.abs(ga - gb) / np.maximum(np.abs(ga), 1e-300)))
@@ -111,6 +129,7 @@ def main() -> None:
     parser.add_argument("--function", choices=["fl", "gc", "logdet"], default="fl")
     parser.add_argument("--lambda", dest="lambda_", type=float, default=None, help="gc / logdet lambda (0.4 / 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-gb", type=float, default=4.0, help="free: GiB of kernel columns kept")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, run in this order")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a backend's run is abandoned")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -134,8 +153,9 @@ def main() -> None:
             show(row)
             if not row.get("timed_out"):
                 outs[backend] = out
-        if len(outs) == 2:
-            print("  " + compare(*outs.values()), flush=True)
+        names = list(outs)
+        for other in names[1:]:
+            print(f"  {other} vs {names[0]}: " + compare(outs[names[0]], outs[other]), flush=True)
 
 
 if __name__ == "__main__":

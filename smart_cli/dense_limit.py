@@ -1,7 +1,10 @@
-"""How large a group the dense path takes by default: its kernel must fit the memory there is.
+"""How large a group the exact dense path takes by default, and when it builds its kernel.
 
-The limit follows the memory available now, shared among the workers, and a cap that also bounds
-the time; it is rounded so that small changes in free memory do not move a group between paths.
+Two limits: ``default_max_dense_rows`` (above it, the kNN path) and ``kernel_rows`` (above it,
+the dense path runs without an n x n kernel). The kernel's follows the memory available now,
+shared among the workers, and a cap that also bounds the time; it is rounded so that small
+changes in free memory do not move a group between paths. Our engine's facility location and
+graph cut need no kernel at all, so their exact limit bounds time only.
 """
 
 from __future__ import annotations
@@ -28,6 +31,25 @@ DENSE_BYTES_PER_ENTRY = {
 DENSE_MEMORY_CAP = {"smart": 4 << 30, "submodlib": 2 << 30}
 
 
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes from ``8G``, ``512M``, ``1.5G``, ``2T`` or a plain number of bytes (binary units;
+    ``GB``/``GiB`` read as ``G``). ``ValueError`` for anything else, or for less than 1 MiB."""
+    if isinstance(size, bool):
+        raise ValueError(f"not a size: {size!r}")
+    text = str(size).strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS and text[-1:] else (text, "")
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(f"not a size: {size!r} (say 8G, 512M or a number of bytes)") from None
+    if not math.isfinite(value) or value < (1 << 20):
+        raise ValueError(f"a memory budget of {size!r} is too small: give at least 1M")
+    return int(value)
+
+
 def available_memory() -> int:
     """Bytes of memory available now (``MemAvailable``; free pages where there is no /proc)."""
     with contextlib.suppress(OSError, ValueError):
@@ -40,12 +62,19 @@ def available_memory() -> int:
     return 8 << 30  # unknown: assume a modest machine
 
 
-def default_max_dense_rows(
+#: Largest group our engine takes on the exact dense path by default for facility location and
+#: graph cut, whatever the memory: groups whose kernel does not fit (``kernel_rows``) run without
+#: one (``dense_free``, O(n d) memory), so the limit bounds time only. Measured on 2 cores with
+#: ``scripts/bench_dense_greedy.py``: see the README ("Dense greedy").
+EXACT_ROWS = {"fl": 60_000, "gc": 60_000}
+
+
+def kernel_rows(
     function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
 ) -> int:
-    """Largest dense group by default: its kernel takes at most half the available memory shared
-    among ``workers``, and at most ``DENSE_MEMORY_CAP``; rounded down to a multiple of 1,000 so
-    that small changes in free memory do not change which path a group takes."""
+    """Largest group whose n x n kernel is built: it takes at most half the available memory
+    shared among ``workers``, and at most ``DENSE_MEMORY_CAP``; rounded down to a multiple of
+    1,000 so that small changes in free memory do not change which path a group takes."""
     per_entry = DENSE_BYTES_PER_ENTRY[backend]
     if function not in per_entry:
         return 0  # random: no kernel at all
@@ -53,3 +82,42 @@ def default_max_dense_rows(
     budget = min(free / 2 / max(1, workers), DENSE_MEMORY_CAP[backend])
     rows = int(math.sqrt(max(budget, 0) / per_entry[function]))
     return rows // 1000 * 1000
+
+
+def default_max_dense_rows(
+    function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
+) -> int:
+    """Largest group on the exact dense path by default: ``EXACT_ROWS`` where our engine can run
+    without a kernel (facility location, graph cut), else as large as the kernel fits
+    (``kernel_rows``). The kernel or its absence never changes the picks, only time and memory."""
+    if backend == defaults.GREEDY_BACKENDS[0] and function in EXACT_ROWS:
+        return EXACT_ROWS[function]
+    return kernel_rows(function, workers, available, backend)
+
+
+def group_bytes(n: int, dim: int, path: str, job) -> int:
+    """Estimated peak memory of selecting one group of ``n`` rows (``--engine ray`` asks the scheduler for it).
+
+    ``job``: what the groups share (its ``objective.name`` and ``cfg.greedy_backend``/``cfg.knn``).
+    Both paths hold the group's float32 vectors; the dense one its n x n kernel (a function without
+    an entry, such as a query's, counts the largest), the sparse one a faiss index (another copy of
+    the vectors) and the kNN graph (ids and similarities, both ways).
+    """
+    return PROCESS_BYTES + _work_bytes(n, dim, path, job)
+
+
+#: A selecting process's own memory: Python, numpy, numba's compiled loops (measured ~300 MB).
+PROCESS_BYTES = 400 << 20
+
+
+def _work_bytes(n: int, dim: int, path: str, job) -> int:
+    vectors = n * dim * 4
+    free = job.cfg.greedy_backend == defaults.GREEDY_BACKENDS[0] and job.objective.name in EXACT_ROWS
+    if path == "dense" and free and n > kernel_rows(job.objective.name, 1, 1 << 62):
+        return 4 * vectors + (256 << 20)  # no kernel: the rows as float64 and the pass's blocks
+    if path == "dense":
+        per_entry = DENSE_BYTES_PER_ENTRY[job.cfg.greedy_backend]
+        return vectors + per_entry.get(job.objective.name, max(per_entry.values())) * n * n
+    if path == "sparse":
+        return 2 * vectors + 4 * n * job.cfg.knn * 8
+    return vectors

@@ -37,12 +37,15 @@ class Executor(Protocol):
         local: Any = None,
         order: Sequence[int] | None = None,
         done: Done | None = None,
+        weights: Sequence[int] | None = None,
     ) -> list:
         """``[work(ctx, item) for item in items]``, in plan order.
 
         ``local``: a context already built in this process (used instead of ``setup()`` where
         the work runs here). ``order``: the order to start items in (largest first, say).
         ``done(i, result)``: called as each item finishes, in any order (progress).
+        ``weights``: each item's estimated peak memory in bytes, for an executor that places
+        work by memory (Ray); the others ignore it.
         """
 
     def imap(self, work: Work, items: Sequence[T], setup: Setup, *, local: Any = None) -> Iterator:
@@ -54,7 +57,7 @@ class InProcess:
 
     workers = 1
 
-    def map(self, work, items, setup, *, local=None, order=None, done=None) -> list:
+    def map(self, work, items, setup, *, local=None, order=None, done=None, weights=None) -> list:
         results = []
         for i, result in enumerate(self.imap(work, items, setup, local=local)):
             results.append(result)
@@ -147,11 +150,14 @@ class ProcessPool:
     this process gives. The cost is some oversubscription while products run.
     """
 
-    def __init__(self, workers: int, threads: int | None = None):
+    def __init__(self, workers: int, threads: int | None = None, memory: int | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.threads = threads
+        #: Bytes the items running at once may take together (their ``weights``): an item waits
+        #: for others to finish rather than start past it (one always runs). ``None``: no limit.
+        self.memory = memory
 
     @contextlib.contextmanager
     def _pool(self, setup: Setup, items: int) -> Iterator[Any]:
@@ -176,25 +182,40 @@ class ProcessPool:
         except BrokenProcessPool:
             raise WorkerDied(sorted(i for i in running if i >= 0)) from None
 
-    def map(self, work, items, setup, *, local=None, order=None, done=None) -> list:
-        from concurrent.futures import as_completed
+    def map(self, work, items, setup, *, local=None, order=None, done=None, weights=None) -> list:
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         results: list = [None] * len(items)
         if not items:
             return results
+        weight = list(weights) if weights is not None and self.memory is not None else [0] * len(items)
+        waiting = list(order or range(len(items)))
         with self._pool(setup, len(items)) as pool:
-            futures = {pool.submit(_call, work, i, items[i]): i for i in (order or range(len(items)))}
+            futures: dict = {}
             try:
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    results[i] = fut.result()
-                    if done is not None:
-                        done(i, results[i])
+                while waiting or futures:
+                    while waiting and self._admits(weight, futures, waiting[0]):
+                        i = waiting.pop(0)
+                        futures[pool.submit(_call, work, i, items[i])] = i
+                    finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        i = futures.pop(fut)
+                        results[i] = fut.result()
+                        if done is not None:
+                            done(i, results[i])
             except BaseException:
                 for fut in futures:
                     fut.cancel()
                 raise
         return results
+
+    def _admits(self, weight: list[int], running: dict, i: int) -> bool:
+        """Whether item ``i`` may start now: a worker is free and the memory holds it (or nothing runs)."""
+        if len(running) >= self.workers:
+            return False
+        if not running or self.memory is None:
+            return True
+        return sum(weight[j] for j in running.values()) + weight[i] <= self.memory
 
     def imap(self, work, items, setup, *, local=None) -> Iterator:
         from collections import deque
@@ -217,6 +238,15 @@ class ProcessPool:
                 raise
 
 
-def for_workers(workers: int) -> Executor:
-    """The executor for ``--workers N``: this process for 1, a process pool above."""
-    return InProcess() if workers <= 1 else ProcessPool(workers)
+def unordered(executor: Executor, work: Work, items: Sequence[T], setup: Setup, *, local: Any = None) -> Iterator:
+    """``(i, result)`` pairs as items finish: in any order where the executor has ``imap_unordered``
+    (a few in flight, as ``imap``), else in plan order."""
+    if hasattr(executor, "imap_unordered"):
+        return executor.imap_unordered(work, items, setup, local=local)
+    return enumerate(executor.imap(work, items, setup, local=local))
+
+
+def for_workers(workers: int, memory: int | None = None) -> Executor:
+    """The executor for ``--workers N``: this process for 1, a process pool above, whose items
+    running at once take at most ``memory`` bytes together (by their weights)."""
+    return InProcess() if workers <= 1 else ProcessPool(workers, memory=memory)

@@ -22,6 +22,11 @@ _EMBEDDING_KEYS = ("model", "encoder", "backend", "text", "dtype", "dim", "rows"
 _TASK_KEYS = ("function", "lambda", "num_tasks", "budget", "seed", "cap", "rows", "fingerprint")
 
 
+def _targeted(record: dict) -> dict:
+    """A targeted selection's query and eta (``--query``); nothing otherwise, so manifests keep their bytes."""
+    return {k: record[k] for k in ("query", "eta") if k in record}
+
+
 def manifest_path(mixture: str | Path) -> Path:
     """``X.jsonl`` / ``X.jsonl.gz`` / ``X.json`` -> ``X.manifest.json``, in the same folder."""
     mixture = Path(mixture)
@@ -32,7 +37,12 @@ def manifest_path(mixture: str | Path) -> Path:
     return mixture.with_name(f"{name}.manifest.json")
 
 
-def carried(es: artifacts.EmbeddingSet, tasks_doc: artifacts.TasksDoc, tasks_path: str | Path | None) -> dict:
+def carried(
+    es: artifacts.EmbeddingSet,
+    tasks_doc: artifacts.TasksDoc,
+    tasks_path: str | Path | None,
+    query: str | Path | None = None,
+) -> dict:
     """What ``select-samples`` copies into ``samples.parquet``'s metadata so export can write the manifest."""
     sources = artifacts.task_sources(es)
     source_of = dict(zip(es.task_names, sources)) if sources is not None else {}
@@ -42,10 +52,11 @@ def carried(es: artifacts.EmbeddingSet, tasks_doc: artifacts.TasksDoc, tasks_pat
         # chat settings only where the rows are chat rows: other manifests keep their bytes
         "embedding": {k: es.meta.get(k) for k in _EMBEDDING_KEYS}
         | ({"chat": es.meta["chat"]} if "chat" in es.meta else {}),
-        "task_selection": {**{k: doc.get(k) for k in _TASK_KEYS}, "tasks": tasks},
+        "task_selection": {**{k: doc.get(k) for k in _TASK_KEYS}, **_targeted(doc), "tasks": tasks},
         "paths": {
             "embeddings": str(Path(es.path).resolve()),
             "tasks": str(Path(tasks_path).resolve()) if tasks_path else None,
+            **({"query": str(Path(query).resolve())} if query else {}),  # a targeted selection's query EMB_DIR
         },
     }
 
@@ -96,7 +107,8 @@ def build(
         "select_samples": {
             k: samples_meta.get(k)
             for k in ("function", "lambda", "seed", "fingerprint", "max_dense_rows", "knn", "optimizer", "groups")
-        },
+        }
+        | _targeted(samples_meta),
         "tasks": task_rows,
         # relative to the mixture's folder, so a run into another folder writes the same manifest
         "paths": artifacts.relative_paths(

@@ -58,12 +58,25 @@ def steps(recipe: Recipe) -> list[Step]:
 
 
 def run(
-    recipe: Recipe, *, reporter: Reporter | None = None, executor: Executor | None = None, wait_lock: float = 0.0
+    recipe: Recipe,
+    *,
+    reporter: Reporter | None = None,
+    executor: Executor | None = None,
+    wait_lock: float = 0.0,
+    debug: bool = False,
 ) -> dict:
     """Run every stage of ``recipe``; return the mixture's summary and where the other artifacts are.
 
     Each output is locked while its stage writes it (``wait_lock``: seconds to wait for another writer).
+    ``recipe.engine`` ray (and no ``executor`` given): embed and select-samples run on Ray
+    (``debug``: with Ray's logs on the screen).
     """
+    if executor is None and recipe.engine != "local":
+        from smart_cli.engines import open_engine
+
+        gpus = recipe.embed.device != "cpu"
+        with open_engine(recipe.engine, address=recipe.address, gpus=gpus, debug=debug) as ray:
+            return run(recipe, reporter=reporter, executor=ray, wait_lock=wait_lock)
     if recipe.grid:
         return run_grid(recipe, reporter=reporter, executor=executor, wait_lock=wait_lock)
     reporter = or_silent(reporter)
@@ -162,5 +175,7 @@ def run_recipe(
     reporter: Reporter | None = None,
     executor: Executor | None = None,
     wait_lock: float = 0.0,
+    debug: bool = False,
 ) -> dict:
-    return run(load_recipe(path, overrides), reporter=reporter, executor=executor, wait_lock=wait_lock)
+    recipe = load_recipe(path, overrides)
+    return run(recipe, reporter=reporter, executor=executor, wait_lock=wait_lock, debug=debug)

@@ -17,9 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, budgets, defaults, manifest
-from smart_cli.artifacts import EmbeddingSet, TasksDoc
-from smart_cli.dense_limit import DENSE_BYTES_PER_ENTRY, default_max_dense_rows
+from smart_cli import artifacts, budgets, defaults, manifest, targeted
+from smart_cli.artifacts import EmbeddingSet, OpenEmbeddings, TasksDoc
+from smart_cli.dense_limit import (
+    DENSE_BYTES_PER_ENTRY,
+    DENSE_MEMORY_CAP,
+    available_memory,
+    default_max_dense_rows,
+    group_bytes,
+    kernel_rows,
+    parse_size,
+)
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor, InProcess, WorkerDied, for_workers
 from smart_cli.order_cache import GroupOrders
@@ -27,7 +35,7 @@ from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
 from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
 
-SAMPLE_FUNCTIONS = tuple(FUNCTIONS)
+SAMPLE_FUNCTIONS = (*FUNCTIONS, *defaults.MI_FUNCTIONS)
 
 
 @dataclass
@@ -51,6 +59,22 @@ class SampleConfig:
     no_cache: bool = False
     #: The dense path's lazy greedy: ``smart`` (this package's engine) or ``submodlib``; same picks.
     greedy_backend: str = defaults.GREEDY_BACKENDS[0]
+    #: Targeted selection: an ``EMB_DIR`` of target examples (default function flmi), and eta.
+    query: str | Path | None = None
+    eta: float | None = None
+    fixed_dense_limit: bool = False  #: limits from the caps alone, not this machine's memory (--engine ray)
+    #: Bytes the selection may take at once (``8G``, or a number): the kernels' size and how many
+    #: groups run at the same time follow it. ``None``: the memory available when it starts.
+    max_memory: int | str | None = None
+
+    def memory(self) -> int:
+        """The memory budget in bytes: ``max_memory``, else what is available now."""
+        if self.max_memory is None:
+            return available_memory()
+        try:
+            return parse_size(self.max_memory)
+        except ValueError as exc:
+            raise UsageError(f"{param('max_memory')}: {exc}") from None
 
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
@@ -68,17 +92,21 @@ class SampleConfig:
             raise UsageError(f"unknown {param('optimizer')} {self.optimizer!r}; choose from {opts}")
         if self.workers < 1:
             raise UsageError(f"{param('workers')} must be at least 1, got {self.workers}")
-        return Objective.of(self.function or defaults.SAMPLE_FUNCTION, self.lambda_)
+        self.memory()  # a malformed --max-memory is a usage error before any work
+        mi = targeted.query_objective(self.function, self.lambda_, self.eta, self.query)  # None without a query
+        return mi or Objective.of(self.function or defaults.SAMPLE_FUNCTION, self.lambda_)
 
     def dense_limit(self, function: str) -> int:
         """``max_dense_rows``, or where it is not given the default from the memory there is now."""
         if self.max_dense_rows is not None:
             return self.max_dense_rows
-        return default_max_dense_rows(function, self.workers, backend=self.greedy_backend)
+        available = 1 << 62 if self.fixed_dense_limit else self.memory()  # fixed: the cap alone
+        kernel = targeted.KERNEL_OF.get(function, function)
+        return default_max_dense_rows(kernel, self.workers, available, backend=self.greedy_backend)
 
     def for_tasks(self, tasks_doc: TasksDoc) -> SampleConfig:
         """This config with ``function`` filled in from the tasks file when it was not given."""
-        if self.function is not None:
+        if self.function is not None or self.query is not None:
             return self
         return dataclasses.replace(self, function=tasks_doc.get("rows") or defaults.SAMPLE_FUNCTION)
 
@@ -161,8 +189,13 @@ def pick(
     emb = np.asarray(es.embeddings[group.positions], dtype=np.float32)
     artifacts.release_pages(es.embeddings)  # the copy is all this group needs
     es.check_block(emb, group.positions)  # NaN or edited vectors: refuse, do not select on them
-    if path == "dense":
-        idx, gains = maximize(emb, b, objective, rng, cfg.greedy_backend)
+    if isinstance(objective, targeted.QueryObjective):  # toward the query rows (targeted/)
+        idx, gains = targeted.pick_rows(emb, b, objective, cfg, path, group_seed(seed, group))
+    elif path == "dense":
+        available = DENSE_MEMORY_CAP["smart"] * 2 if cfg.fixed_dense_limit else cfg.memory()
+        kernel = kernel_rows(objective.name, cfg.workers, available, cfg.greedy_backend)
+        cache = available // 2 // cfg.workers  # without a kernel: the columns it may keep
+        idx, gains = maximize(emb, b, objective, rng, cfg.greedy_backend, kernel_rows=kernel, cache_bytes=cache)
     else:
         from smart_cli.sparse import sparse_greedy
 
@@ -179,9 +212,9 @@ def pick(
 
 
 def _refuse_sparse_logdet(
-    es: EmbeddingSet, groups: list[Group], paths: list[str], max_dense_rows: int, backend: str
+    es: EmbeddingSet, groups: list[Group], paths: list[str], max_dense_rows: int, backend: str, name: str = "logdet"
 ) -> None:
-    """Log determinant has no kNN path: say so before any work, naming the largest group."""
+    """Log determinant (and logdetmi) has no kNN path: say so before any work, naming the largest group."""
     big = [g for g, p in zip(groups, paths) if p == "sparse"]
     if not big:
         return
@@ -189,7 +222,7 @@ def _refuse_sparse_logdet(
     n = len(g.positions)
     gb = DENSE_BYTES_PER_ENTRY[backend]["logdet"] * n * n / 1e9
     raise UsageError(
-        f"{param('function')} logdet has no sparse path, and {len(big):,} group(s) have more rows than "
+        f"{param('function')} {name} has no sparse path, and {len(big):,} group(s) have more rows than "
         f"{param('max_dense_rows')} {max_dense_rows:,} (largest: task {es.task_names[g.task_code]!r}, {n:,} rows, "
         f"~{gb:,.1f} GB dense): use {param('function')} fl or gc, or {param('max_dense_rows')} {n} where memory allows"
     )
@@ -215,7 +248,7 @@ def select_samples(
     job = GroupJob(objective, cfg, max_dense)
     total = sum(g.budget for g in groups)
     with or_silent(reporter).progress(f"selecting rows ({objective.name})", total) as advance:
-        results = _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers), advance)
+        results = _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers, cfg.memory()), advance)
     parts_pos = [pos for pos, _ in results]
     positions = np.concatenate(parts_pos) if parts_pos else np.empty(0, dtype=np.int64)
     gains = np.concatenate([g for _, g in results]) if results else np.empty(0)
@@ -239,11 +272,12 @@ def _prepare(es: EmbeddingSet, tasks_doc: TasksDoc, cfg: SampleConfig | None):
     """The config for these tasks, its objective, the groups, each one's path and the dense limit (no work yet)."""
     cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
     objective = cfg.objective()
+    cfg = targeted.prepare_samples(cfg, objective, es)  # a query: checked against es now
     groups = plan(es, tasks_doc)
     max_dense = cfg.dense_limit(objective.name)
     paths = [route(g, objective, max_dense) for g in groups]
-    if objective.name == "logdet":
-        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
+    if targeted.sparse_refused(objective):
+        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend, objective.name)
     return cfg, objective, groups, paths, max_dense
 
 
@@ -260,17 +294,17 @@ def prefill(es: EmbeddingSet, docs: list[TasksDoc], cfg: SampleConfig, *, report
     paths = [route(g, objective, max_dense) for g in groups]
     if cfg.no_cache or objective.name == "random" or not groups:
         return
-    if objective.name == "logdet":
-        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend)
+    if targeted.sparse_refused(objective):
+        _refuse_sparse_logdet(es, groups, paths, max_dense, cfg.greedy_backend, objective.name)
     job, total = GroupJob(objective, cfg, max_dense), sum(g.budget for g in groups)
     with or_silent(reporter).progress(f"filling the cache ({objective.name})", total) as advance:
-        _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers), advance)
+        _pick_all(es, groups, paths, job, executor or for_workers(cfg.workers, cfg.memory()), advance)
 
 
 def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: SampleConfig, max_dense: int, paths):
     """The samples file's provenance: what chose the rows, and what export needs for the manifest."""
     params = {"function": objective.name, "lambda": objective.lambda_, "seed": cfg.seed}
-    params |= backend_param(cfg.greedy_backend)
+    params |= backend_param(cfg.greedy_backend) | targeted.query_params(objective, cfg.query)
     counts = {p: paths.count(p) for p in ("dense", "sparse", "whole", "empty", "random")}
     # The sparse path's parameters matter only where a group took it: a run on the reference
     # path keeps the reference fingerprint. ``workers`` never changes the output: not recorded.
@@ -282,7 +316,7 @@ def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: Samp
         "tasks_fingerprint": tasks_doc["fingerprint"],
         "dataset": es.meta.get("dataset"),
         "columns": es.meta.get("columns"),
-        **manifest.carried(es, tasks_doc, tasks_path),
+        **manifest.carried(es, tasks_doc, tasks_path, cfg.query),
         "budget": int(tasks_doc["budget"]),
         **params,
         **sparse_params,
@@ -305,19 +339,6 @@ class GroupJob:
     max_dense: int
 
 
-@dataclass(frozen=True)
-class OpenEmbeddings:
-    """A worker's context: ``EMB_DIR``'s memory map, opened once per worker (arrays never cross the pipe)."""
-
-    path: str
-    meta: dict
-
-    def __call__(self) -> EmbeddingSet:
-        emb = np.load(Path(self.path) / artifacts.EMBEDDINGS, mmap_mode="r", allow_pickle=False)
-        empty = np.empty(0, dtype=np.int32)
-        return EmbeddingSet(Path(self.path), self.meta, emb, empty.astype(np.int64), [], empty, [], empty)
-
-
 def pick_group(es: EmbeddingSet, item: tuple[Group, GroupJob]) -> tuple[np.ndarray, np.ndarray]:
     group, job = item
     return pick(es, group, job.objective, job.cfg.seed, job.cfg, job.max_dense)
@@ -334,8 +355,8 @@ def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> 
             advance(len(hit[0]))
         elif p in ("dense", "sparse"):
             heavy.append(i)
-    if len(heavy) < 2:
-        executor = InProcess()  # one heavy group gains nothing from a pool
+    if len(heavy) < 2 and not getattr(executor, "remote", False):
+        executor = InProcess()  # one heavy group gains nothing from a pool (a cluster may have the memory)
     for i, g in enumerate(groups):  # light groups (whole, empty, random) here, at once
         if paths[i] not in ("dense", "sparse"):
             results[i] = pick(es, g, job.objective, job.cfg.seed, job.cfg, job.max_dense)
@@ -350,6 +371,7 @@ def _pick_all(es, groups, paths, job: GroupJob, executor: Executor, advance) -> 
             local=es,
             order=order,
             done=lambda k, result: advance(len(result[0])),
+            weights=[group_bytes(len(groups[i].positions), es.embeddings.shape[1], paths[i], job) for i in heavy],
         )
     except WorkerDied as exc:
         raise DataError(_died_message(es, [groups[heavy[k]] for k in exc.items], job, executor)) from None
@@ -370,8 +392,13 @@ def _died_message(es: EmbeddingSet, running: list[Group], job: GroupJob, executo
     fewer = f"fewer {param('workers')} (now {executor.workers})"
     return (
         f"a worker process was killed{where} (out of memory, or a signal); nothing was written: "
-        f"run again with {fewer} or a lower {param('max_dense_rows')} (now {job.max_dense:,})"
+        f"run again with {fewer}, a lower {param('max_memory')} (now {_gib(job.cfg.memory())}) "
+        f"or a lower {param('max_dense_rows')} (now {job.max_dense:,})"
     )
+
+
+def _gib(size: int) -> str:
+    return f"{size / (1 << 30):.1f}G"
 
 
 @dataclass(frozen=True)
@@ -405,7 +432,7 @@ def run(
     cfg.objective()
     es = artifacts.as_embeddings(inputs.embeddings)
     doc = artifacts.load_tasks(inputs.tasks, es)
-    function = cfg.for_tasks(doc).function or defaults.SAMPLE_FUNCTION
+    function = cfg.for_tasks(doc).objective().name
     if Path(out).is_file():  # the same inputs and parameters as the file records: keep it (and its mtime)
         cfg_, objective, _, paths, max_dense = _prepare(es, doc, cfg)
         if artifacts.samples_current(out, _record(es, doc, inputs.tasks, objective, cfg_, max_dense, paths)):

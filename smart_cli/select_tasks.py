@@ -16,9 +16,11 @@ from smart_cli.order_cache import OrderCache, task_key
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
 from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
+from smart_cli.targeted import QueryObjective, query_objective, query_params
+from smart_cli.targeted import task_order as query_task_order
 from smart_cli.task_means import task_means
 
-TASK_FUNCTIONS = (*FUNCTIONS, *defaults.BASELINES)
+TASK_FUNCTIONS = (*FUNCTIONS, *defaults.MI_FUNCTIONS, *defaults.BASELINES)
 
 
 @dataclass
@@ -26,12 +28,13 @@ class TaskConfig:
     """Defaults of ``smart-cli select-tasks`` (the paper's: graph cut, lambda 0.4, seed 23).
 
     ``num_tasks`` may be ``None`` only for the baselines (``proportional``, ``equal``): all tasks.
-    ``cap`` (rows per task, or ``"flan2022"``) applies to the baselines only.
+    ``cap`` (rows per task, or ``"flan2022"``) applies to the baselines only. ``function`` None:
+    ``gc``, or with a ``query`` (an ``EMB_DIR`` of target examples) ``flmi`` (``targeted/``).
     """
 
     num_tasks: int | None
     budget: int
-    function: str = defaults.TASK_FUNCTION
+    function: str | None = None
     lambda_: float | None = None
     seed: int = defaults.SEED
     cap: int | str | None = None
@@ -39,25 +42,30 @@ class TaskConfig:
     no_cache: bool = False
     #: The dense lazy greedy: ``smart`` (this package's engine) or ``submodlib`` (the library); same picks.
     greedy_backend: str = defaults.GREEDY_BACKENDS[0]
+    #: Targeted selection: an ``EMB_DIR`` of target examples, and eta of flmi, flvmi, logdetmi.
+    query: str | Path | None = None
+    eta: float | None = None
 
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
         function = param("function")
         check_backend(self.greedy_backend)
-        if self.function not in TASK_FUNCTIONS:
-            raise UsageError(f"unknown {function} {self.function!r}; choose from {', '.join(TASK_FUNCTIONS)}")
-        if self.function in defaults.BASELINES:
+        name = self.function or (defaults.QUERY_FUNCTION if self.query is not None else defaults.TASK_FUNCTION)
+        if name not in TASK_FUNCTIONS:
+            raise UsageError(f"unknown {function} {name!r}; choose from {', '.join(TASK_FUNCTIONS)}")
+        targeted = query_objective(name, self.lambda_, self.eta, self.query)  # None without a query
+        if name in defaults.BASELINES:
             if self.lambda_ is not None:
-                raise UsageError(f"{param('lambda_')} does not apply to {function} {self.function}")
-            return Objective(self.function)  # a baseline: no submodular function, see baselines.py
+                raise UsageError(f"{param('lambda_')} does not apply to {function} {name}")
+            return Objective(name)  # a baseline: no submodular function, see baselines.py
         if self.num_tasks is None:
             raise UsageError(
-                f"{param('num_tasks')} is required for {function} {self.function} (only proportional and equal "
+                f"{param('num_tasks')} is required for {function} {name} (only proportional and equal "
                 "default to all tasks)"
             )
         if self.cap is not None:
-            raise UsageError(f"{param('cap')} applies to {function} proportional or equal, not {self.function}")
-        return Objective.of(self.function, self.lambda_)
+            raise UsageError(f"{param('cap')} applies to {function} proportional or equal, not {name}")
+        return targeted or Objective.of(name, self.lambda_)
 
 
 def check_request(cfg: TaskConfig, sizes: np.ndarray) -> None:
@@ -108,6 +116,8 @@ def task_order(es: EmbeddingSet, cfg: TaskConfig, objective: Objective, reporter
     ``random``: ``Generator.choice`` of M' tasks is not a prefix of M' + 1 draws.
     """
     assert cfg.num_tasks is not None
+    if isinstance(objective, QueryObjective):  # toward a query set: mutual information (targeted/)
+        return query_task_order(es, cfg, objective, reporter)
     m, n = cfg.num_tasks, len(es.task_names)
     cache = OrderCache(es.path, "tasks", enabled=not cfg.no_cache and objective.name != "random")
     key = task_key(es, objective, cfg)
@@ -134,6 +144,7 @@ def task_params(es: EmbeddingSet, cfg: TaskConfig, objective: Objective) -> dict
         "budget": cfg.budget,
         "seed": cfg.seed,
         **backend_param(cfg.greedy_backend),
+        **query_params(objective, cfg.query, es),  # nothing without a query: the same bytes as before
     }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smart_cli import defaults
+from smart_cli import defaults, similarity
 from smart_cli.errors import UsageError, param
 
 #: Submodular functions by their CLI names, with the reference's default lambda; ``random`` is
@@ -50,14 +50,13 @@ def backend_param(backend: str) -> dict:
 
 
 def cosine_kernel(emb: np.ndarray) -> np.ndarray:
-    """Cosine similarity of the rows (raw, in [-1, 1]) as float32, from one matrix product."""
-    x = np.asarray(emb, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    # Rows already unit-norm (float32 embeddings) keep their exact bits: the kernel is then the
-    # plain product E @ E.T, so the same embeddings give the same kernel anyone recomputes.
-    if not np.allclose(norms, 1.0, rtol=0, atol=1e-6):
-        x = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-    return x @ x.T
+    """Cosine similarity of the rows (raw, in [-1, 1]) as float32, the same bits on any machine.
+
+    Rows already unit-norm (float32 embeddings) keep their exact bits, so the kernel is the
+    product E @ E.T of the stored embeddings, each entry summed in the fixed order of
+    ``similarity`` rather than in whatever order this machine's BLAS uses.
+    """
+    return similarity.gram(similarity.unit_rows(emb))
 
 
 def _submodlib_function(objective: Objective, kernel: np.ndarray):
@@ -138,8 +137,23 @@ def maximize(
     objective: Objective,
     rng: np.random.Generator,
     backend: str = "smart",
+    kernel_rows: int | None = None,
+    cache_bytes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy order and gains of ``budget`` rows of ``emb`` under ``objective`` (dense kernel)."""
+    """Greedy order and gains of ``budget`` rows of ``emb`` under ``objective`` (dense kernel).
+
+    ``kernel_rows``: above this many rows our engine runs without the n x n kernel where it can
+    (``dense_free``: facility location, graph cut, keeping up to ``cache_bytes`` of recently
+    used kernel columns); the picks and gains are the same.
+    """
     if objective.name == "random":
         return random_picks(emb.shape[0], budget, rng)
+    n = emb.shape[0]
+    if backend == "smart" and kernel_rows is not None and n > kernel_rows and 0 < budget:
+        from smart_cli import dense_free
+
+        if objective.name in dense_free.KERNEL_FREE:
+            rows = similarity.unit_rows(emb)
+            cache = dense_free.CACHE_BYTES if cache_bytes is None else cache_bytes
+            return dense_free.lazy_greedy(rows, budget, objective.name, objective.lambda_, cache_bytes=cache)
     return lazy_greedy(cosine_kernel(emb), budget, objective, backend)

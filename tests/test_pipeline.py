@@ -73,8 +73,9 @@ def test_all_tasks_selected_beyond_library_limit(tiny_emb):
 @pytest.mark.parametrize("function", ["fl", "logdet", "random"])
 def test_other_task_functions(tiny_emb, function):
     es = open_embeddings(tiny_emb)
-    doc = select_tasks(es, TaskConfig(num_tasks=4, budget=30, function=function))
-    assert len(doc["tasks"]) == 4 and sum(t["budget"] for t in doc["tasks"]) == 30
+    # fl picks trivia_1 (1 row) over its near-twin trivia_0 (gains 0.6662148 vs 0.6662148): 24 rows
+    doc = select_tasks(es, TaskConfig(num_tasks=4, budget=24, function=function))
+    assert len(doc["tasks"]) == 4 and sum(t["budget"] for t in doc["tasks"]) == 24
 
 
 @pytest.mark.parametrize("function", ["gc", "logdet", "random"])

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from smart_cli import artifacts, defaults
 from smart_cli.artifacts import read_samples, write_samples
 from smart_cli.cli import app
+from smart_cli.dense_limit import EXACT_ROWS, kernel_rows
 from smart_cli.errors import UsageError
 from smart_cli.select_samples import SampleConfig, default_max_dense_rows, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
@@ -50,8 +51,17 @@ def synthetic(request, tmp_path_factory):
         ("random", 1, 16 << 30, 0, "smart"),
     ],
 )
-def test_default_max_dense_rows(function, workers, available, expected, backend):
-    assert default_max_dense_rows(function, workers, available, backend) == expected
+def test_kernel_rows(function, workers, available, expected, backend):
+    assert kernel_rows(function, workers, available, backend) == expected
+    if backend == "submodlib" or function in ("logdet", "random"):  # no kernel-free engine
+        assert default_max_dense_rows(function, workers, available, backend) == expected
+
+
+@pytest.mark.parametrize("available", [0, 4 << 30, 16 << 30])
+@pytest.mark.parametrize("function", ["fl", "gc"])
+def test_our_fl_and_gc_stay_exact_past_the_kernel_whatever_the_memory(function, available):
+    """Without a kernel our engine needs O(n d) memory: its exact limit bounds time alone."""
+    assert default_max_dense_rows(function, 2, available, "smart") == EXACT_ROWS[function] >= 50_000
 
 
 def _groups(table, es, doc):
@@ -139,6 +149,8 @@ def test_logdet_refuses_a_group_too_large(synthetic):
         (["--knn", "0"], "--knn must be at least 1"),
         (["--optimizer", "greedy"], "unknown --optimizer 'greedy'"),
         (["--workers", "0"], "--workers must be at least 1"),
+        (["--max-memory", "12Q"], "--max-memory: not a size: '12Q'"),
+        (["--max-memory", "100"], "--max-memory: a memory budget of '100' is too small"),
     ],
 )
 def test_bad_sparse_options(args, message, tiny_mixture, tmp_path):

@@ -15,6 +15,7 @@ from smart_cli.artifacts.embeddings import (
     ROWS,
     VERIFY_BYTES,
     EmbeddingSet,
+    OpenEmbeddings,
     as_embeddings,
     bad_rows,
     open_embeddings,
@@ -43,6 +44,7 @@ from smart_cli.artifacts.samples import METADATA_KEY, read_samples, samples_curr
 from smart_cli.artifacts.tasks import TaskEntry, TasksDoc, load_tasks, tasks_current, tasks_document, write_tasks
 
 __all__ = [
+    "OpenEmbeddings",
     "EMBEDDINGS",
     "META",
     "METADATA_KEY",

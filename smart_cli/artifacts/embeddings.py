@@ -212,6 +212,20 @@ def _read_rows(path: Path, meta: dict, n: int):
     return table, rows
 
 
+@dataclass(frozen=True)
+class OpenEmbeddings:
+    """A worker's context: ``EMB_DIR``'s memory map, opened once per worker (arrays never cross
+    the pipe); the vectors only, no rows table (the work items carry their positions)."""
+
+    path: str
+    meta: dict
+
+    def __call__(self) -> EmbeddingSet:
+        emb = np.load(Path(self.path) / EMBEDDINGS, mmap_mode="r", allow_pickle=False)
+        empty = np.empty(0, dtype=np.int32)
+        return EmbeddingSet(Path(self.path), self.meta, emb, empty.astype(np.int64), [], empty, [], empty)
+
+
 def open_embeddings(path: str | Path, *, verify: bool | None = None) -> EmbeddingSet:
     """Open and cross-check an ``EMB_DIR`` written by ``smart-cli embed``.
 

@@ -3,6 +3,11 @@
 ``embed`` writes shards into ``.embeddings.partial.npy`` (memory-mapped, its blocks reserved
 before the first shard) and, after each shard is on disk, replaces ``.embed-progress.json``.
 A later run with the same inputs and settings resumes from the record.
+
+The record holds the *set* of finished shards (``"shards"``: half-open ranges of shard
+indices), not a prefix: ``--engine ray`` finishes shards out of order, and either engine resumes
+the other's partial run. ``"done"`` counts the rows of the finished shards. A record without
+``"shards"`` (an older run) means the first ``"done"`` rows.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ def resume_point(out: Path, record: dict, reporter: Reporter | None = None) -> t
         old = read_json(out / PROGRESS, "embedding progress record")
     except DataError:
         return 0, None
-    keys = [k for k in record if k not in ("done", "truncated", "zero_rows")]
-    done = old.get("done")
-    if any(old.get(k) != record[k] for k in keys) or not isinstance(done, int) or not 0 < done <= record["rows"]:
+    keys = [k for k in record if k not in ("done", "truncated", "zero_rows", "shards")]
+    finished = finished_shards(old, record["rows"], record["shard_rows"])
+    if any(old.get(k) != record[k] for k in keys) or not finished:
         or_silent(reporter).log(
             f"{out} holds a partial run with other inputs or settings; starting again from row 0", "yellow"
         )
@@ -44,8 +49,44 @@ def resume_point(out: Path, record: dict, reporter: Reporter | None = None) -> t
         return 0, None
     record["truncated"] = int(old.get("truncated", 0))
     record["zero_rows"] = int(old.get("zero_rows", 0))
-    record["done"] = done
+    record["shards"] = as_ranges(finished)
+    record["done"] = done = shard_rows_total(finished, record["rows"], record["shard_rows"])
     return done, matrix
+
+
+def finished_shards(record: dict, rows: int, shard_rows: int) -> set[int]:
+    """The shard indices a progress record marks finished (empty where it is malformed)."""
+    count = -(-rows // shard_rows) if shard_rows > 0 else 0
+    if "shards" not in record:  # a prefix of rows (older records)
+        done = record.get("done")
+        if not isinstance(done, int) or not 0 < done <= rows or (done % shard_rows and done != rows):
+            return set()
+        return set(range(-(-done // shard_rows)))
+    out: set[int] = set()
+    try:
+        for lo, hi in record["shards"]:
+            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= count):
+                return set()
+            out.update(range(lo, hi))
+    except (TypeError, ValueError):
+        return set()
+    return out
+
+
+def as_ranges(shards: set[int]) -> list[list[int]]:
+    """``{0, 1, 2, 5}`` as ``[[0, 3], [5, 6]]``: a record stays small however many shards there are."""
+    ranges: list[list[int]] = []
+    for i in sorted(shards):
+        if ranges and ranges[-1][1] == i:
+            ranges[-1][1] = i + 1
+        else:
+            ranges.append([i, i + 1])
+    return ranges
+
+
+def shard_rows_total(shards: set[int], rows: int, shard_rows: int) -> int:
+    """Rows in the given shards (the last shard may be short)."""
+    return sum(min(shard_rows, rows - i * shard_rows) for i in shards)
 
 
 def reserve(path: Path, out: Path) -> None:

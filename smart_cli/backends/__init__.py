@@ -57,6 +57,7 @@ def load_encoder(
     trust_remote_code: bool = False,
     precision: str = "fp32",
     pca_dims: int = STATIC_PCA_DIMS,
+    max_tokens: int | None = None,
 ) -> Encoder:
     """Build the encoder for ``backend`` ("transformer" or "static").
 
@@ -67,6 +68,8 @@ def load_encoder(
     ``precision``: "fp32" (default, the reference) or "bf16" (transformer only: autocast, about 1.7x faster
     on CPUs with AVX512-BF16, cosine to fp32 > 0.9999 measured).
     ``pca_dims``: the static model's dimension.
+    ``max_tokens``: the static model's window, tokens of a text that count (None or 0: all; ``embed``
+    passes ``defaults.STATIC_MAX_TOKENS``).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -88,5 +91,6 @@ def load_encoder(
             cache_dir=cache_dir,
             trust_remote_code=trust_remote_code,
             pca_dims=pca_dims,
+            max_tokens=max_tokens,
         )
     raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")

@@ -1,11 +1,14 @@
 """The ``static`` backend: a model2vec static model, encoded here rather than by model2vec.
 
-Encoding is a token-bag lookup: each text's token vectors are summed through a sparse bag-of-tokens matrix
-and the sum L2-normalised, tens of thousands of texts per second on two cores. No window: texts are never
-truncated. The model itself comes from the cache in ``static_cache`` (distilled there on first use) or from
-a local folder that already holds a model2vec model.
+Encoding is a token-bag lookup: each text's token vectors are summed and the sum L2-normalised. For BERT
+tokenizers the compiled path of ``static_fast`` does it (numba over the UTF-8 bytes, a word table filled by
+the tokenizer, all cores); other tokenizers, and the few texts that path refuses, go through the tokenizer
+and a sparse bag-of-tokens matrix (the *reference* path, this encoder's only path before; ``fast=False``
+keeps to it). Both give the same bytes. ``max_tokens``: only the first so many tokens of a text count
+(unknown tokens dropped first, as model2vec does; 0: no window). The model itself comes from the cache in
+``static_cache`` (distilled there on first use) or from a local folder that already holds a model2vec model.
 
-model2vec, tokenizers and scipy are imported inside functions only.
+model2vec, tokenizers, numba and scipy are imported inside functions only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import numpy as np
 from smart_cli.backends.base import DEFAULT_MODEL, _display_name, _l2_normalise, resolve_model
 from smart_cli.backends.static_cache import STATIC_PCA_DIMS, _is_model2vec_dir, distill_static, static_cache_path
 
-_STATIC_CHUNK = 4096  # texts per internal step of the static encoder (bounds memory)
+_STATIC_CHUNK = 4096  # texts per internal step of the reference path (bounds memory)
+_FAST_CHUNK = 65_536  # texts per call of the compiled path
 _WORD_CACHE_MAX = 1 << 20  # word -> token ids entries kept by the static encoder
 
 _ASCII_OK = re.compile(r"[\t\n\r -~]*")
@@ -29,14 +33,21 @@ _ASCII_OK = re.compile(r"[\t\n\r -~]*")
 class StaticEncoder:
     """A model2vec static model: mean of token vectors, L2-normalised, float32.
 
-    Texts are not truncated (no window). For BERT-style WordPiece tokenizers, plain-ASCII texts are split into
-    words in Python and each distinct word is tokenized once by the real tokenizer and cached, which gives
-    exactly the tokenizer's ids far faster; other texts go through the tokenizer itself.
+    ``max_tokens``: the window, tokens of a text that count (0 or None: all). ``fast``: the compiled path
+    where the tokenizer allows it. On the reference path, for BERT-style WordPiece tokenizers, plain-ASCII
+    texts are split into words in Python and each distinct word is tokenized once by the real tokenizer and
+    cached, which gives exactly the tokenizer's ids far faster; other texts go through the tokenizer itself.
     """
 
-    max_seq_length: int | None = None
-
-    def __init__(self, path: str | Path, *, name: str | None = None, from_cache: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        from_cache: bool = True,
+        max_tokens: int | None = None,
+        fast: bool = True,
+    ) -> None:
         from model2vec import StaticModel
 
         self.path = Path(path)
@@ -63,6 +74,27 @@ class StaticEncoder:
         self._words: dict[str, list[int]] = {}
         self._word_re, self._lowercase = self._fast_path_rules(tok)
         self._added = sorted({t.content.lower() for t in tok.get_added_tokens_decoder().values() if t.content})
+        self.max_seq_length: int | None = int(max_tokens) if max_tokens else None
+        self._bag = self._fast_bag(tok) if fast else None
+        self._memo: tuple[list[str], int] | None = None
+
+    def _fast_bag(self, tok):
+        from smart_cli.backends import static_fast
+
+        if not static_fast.supports(tok):
+            return None
+        table = self._table
+        if self._mapping is not None:
+            table = table[self._mapping]
+        if self._weights is not None:
+            # The products a sparse matrix would form (weight x vector, float32), formed once.
+            table = self._weights[:, None] * table
+        return static_fast.WordBag(tok, table, self._unk)
+
+    @property
+    def fast(self) -> bool:
+        """Whether the compiled path encodes (a BERT WordPiece tokenizer and ``fast``)."""
+        return self._bag is not None
 
     @classmethod
     def load(
@@ -72,6 +104,8 @@ class StaticEncoder:
         cache_dir: str | Path | None = None,
         trust_remote_code: bool = False,
         pca_dims: int = STATIC_PCA_DIMS,
+        max_tokens: int | None = None,
+        fast: bool = True,
     ) -> StaticEncoder:
         """Load the cached static model for ``model``, distilling it first if it is not cached yet.
 
@@ -79,12 +113,14 @@ class StaticEncoder:
         """
         local = Path(resolve_model(model))
         if _is_model2vec_dir(local):
-            return cls(local, name=f"static:{_display_name(model)}", from_cache=True)
+            return cls(local, name=f"static:{_display_name(model)}", from_cache=True, max_tokens=max_tokens, fast=fast)
         target = static_cache_path(model, cache_dir=cache_dir, pca_dims=pca_dims)
         seconds = None
         if not (target / "model.safetensors").exists():
             seconds = distill_static(model, target, pca_dims=pca_dims, trust_remote_code=trust_remote_code)
-        enc = cls(target, name=f"static:{_display_name(model)}", from_cache=seconds is None)
+        enc = cls(
+            target, name=f"static:{_display_name(model)}", from_cache=seconds is None, max_tokens=max_tokens, fast=fast
+        )
         enc.distill_seconds = seconds
         return enc
 
@@ -153,10 +189,16 @@ class StaticEncoder:
 
     # -- encoding ----------------------------------------------------------------------------------
 
-    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
+    def _reference_sums(self, texts: Sequence[str]) -> tuple[np.ndarray, int]:
+        """Token-vector sums through the tokenizer and a sparse bag-of-tokens matrix; texts truncated."""
         from scipy.sparse import csr_matrix
 
         ids = self.token_ids(texts)
+        truncated = 0
+        if self.max_seq_length:
+            window = self.max_seq_length
+            truncated = sum(len(x) > window for x in ids)
+            ids = [x[:window] for x in ids]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         indptr = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -164,19 +206,37 @@ class StaticEncoder:
         data = self._weights[flat] if self._weights is not None else np.ones(len(flat), dtype=np.float32)
         cols = self._mapping[flat] if self._mapping is not None else flat
         bag = csr_matrix((data, cols, indptr), shape=(len(ids), self._table.shape[0]))
-        sums = np.asarray(bag @ self._table, dtype=np.float32)
-        # The mean and the sum point the same way; only the direction survives normalisation.
-        return _l2_normalise(sums)
+        return np.asarray(bag @ self._table, dtype=np.float32), truncated
+
+    def _sums(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        if self._bag is None:
+            return self._reference_sums(texts)
+        sums, cut, refused = self._bag.sums(texts, self.max_seq_length or 0)
+        truncated = int(cut.sum())
+        if refused:
+            sums[refused], more = self._reference_sums([texts[i] for i in refused])
+            truncated += more
+        return sums, truncated
 
     def encode(self, texts: list[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = [self._encode_chunk(texts[lo : lo + _STATIC_CHUNK]) for lo in range(0, len(texts), _STATIC_CHUNK)]
-        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        step = _STATIC_CHUNK if self._bag is None else _FAST_CHUNK
+        parts = [self._sums(texts[lo : lo + step]) for lo in range(0, len(texts), step)]
+        self._memo = (texts, sum(t for _, t in parts))
+        sums = np.concatenate([s for s, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
+        # The mean and the sum point the same way; only the direction survives normalisation.
+        return _l2_normalise(sums)
 
     def count_truncated(self, texts: list[str]) -> int:
-        return 0
+        """Texts with more than ``max_tokens`` tokens (unknown tokens not counted); 0 without a window."""
+        if not self.max_seq_length or not texts:
+            return 0
+        texts = list(texts)
+        if self._memo is None or self._memo[0] != texts:
+            self.encode(texts)
+        return self._memo[1]  # type: ignore[index]
 
     def close(self) -> None:
         return None

@@ -50,6 +50,7 @@ _state = State()
 
 #: The library names parameters (``errors.param``); the command line shows them as these flags.
 FLAGS = {
+    "address": "--address",
     "backend": "--backend",
     "bad_rows": "--bad-rows",
     "batch_size": "--batch-size",
@@ -59,6 +60,8 @@ FLAGS = {
     "draws": "--draws",
     "emb_dir": "--emb-dir",
     "dtype": "--dtype",
+    "engine": "--engine",
+    "eta": "--eta",
     "eval_rows": "--eval-rows",
     "format": "--format",
     "function": "--function",
@@ -67,6 +70,9 @@ FLAGS = {
     "knn": "--knn",
     "lambda_": "--lambda",
     "max_dense_rows": "--max-dense-rows",
+    "max_memory": "--max-memory",
+    "max_tokens": "--max-tokens",
+    "model": "--model",
     "name": "--name",
     "revision": "--revision",
     "messages_column": "--messages-column",
@@ -77,6 +83,7 @@ FLAGS = {
     "overrides": "--set",
     "precision": "--precision",
     "prompt_column": "--prompt-column",
+    "query": "--query",
     "response_column": "--response-column",
     "role_map": "--role-map",
     "shard_rows": "--shard-rows",
@@ -105,6 +112,21 @@ EmbDir = Annotated[Path, typer.Argument(help="Folder written by `smart-cli embed
 NoCache = Annotated[
     bool,
     typer.Option("--no-cache", help="Neither read nor write the greedy orders kept in EMB_DIR/cache/ (same output)."),
+]
+Query = Annotated[
+    Path | None,
+    typer.Option(
+        help="EMB_DIR embedded from target examples (same --model/--backend/--text): select toward them "
+        "by mutual information [default function: flmi].",
+        show_default=False,
+    ),
+]
+Eta = Annotated[
+    float | None,
+    typer.Option(
+        help="With --query: eta of flmi, flvmi, logdetmi (query relevance vs diversity) [default: 1].",
+        show_default=False,
+    ),
 ]
 GreedyBackend = Annotated[
     str,

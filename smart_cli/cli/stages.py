@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from smart_cli import defaults
-from smart_cli.cli.app import EmbDir, GreedyBackend, Lambda, NoCache, Out, Seed, _state, command
+from smart_cli.cli.app import EmbDir, Eta, GreedyBackend, Lambda, NoCache, Out, Query, Seed, _state, command
 
 # Chat rows and several datasets (embed).
 MessagesColumn = Annotated[
@@ -24,6 +25,30 @@ BadRows = Annotated[
 TaskFrom = Annotated[
     str | None, typer.Option(help="dataset: each row's task is the name of the dataset it comes from.")
 ]
+# Where embed and select-samples run (never part of an artifact).
+Engine = Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster; same output).")]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        help="--engine ray: the cluster, auto for the one started here [default: RAY_ADDRESS, else a new one]."
+    ),
+]
+EmbedWorkers = Annotated[
+    int | None,
+    typer.Option(help="Encoder processes [default: 1; --engine ray: one actor per GPU, else per CPU].", min=1),
+]
+
+
+def _run(run, engine: str, address: str | None, workers: int | None, device: str | None = None, **options) -> None:
+    """``run(reporter=, executor=)`` on the engine chosen, then its summary shown (Ray shut down if we started it).
+
+    ``device``: embed's; unless ``cpu``, its Ray actors take one GPU each where the cluster has GPUs.
+    """
+    from smart_cli.engines import open_engine
+
+    gpus = device != "cpu"
+    with open_engine(engine, workers=workers, address=address, gpus=gpus, debug=_state.debug, **options) as executor:
+        _state.done(run(reporter=_state.reporter, executor=executor))
 
 
 @command
@@ -59,6 +84,9 @@ def embed(
         str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
     ] = defaults.PRECISIONS[0],
     shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = defaults.SHARD_ROWS,
+    max_tokens: Annotated[
+        int, typer.Option(help="Static backend: tokens of a text that count (0: all); the rest is not tokenized.")
+    ] = defaults.STATIC_MAX_TOKENS,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
     source_column: Annotated[
         str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
@@ -70,6 +98,9 @@ def embed(
     task_from: TaskFrom = None,
     name: Annotated[str | None, typer.Option(help="Hub dataset: its config name.")] = None,
     revision: Annotated[str | None, typer.Option(help="Hub dataset: a branch, tag or commit to read.")] = None,
+    workers: EmbedWorkers = None,
+    engine: Engine = defaults.ENGINES[0],
+    address: Address = None,
 ) -> None:
     """Embed every row's prompt into EMB_DIR (embeddings.npy, rows.parquet, meta.json).
 
@@ -90,6 +121,7 @@ def embed(
         dtype=dtype,
         precision=precision,
         shard_rows=shard_rows,
+        max_tokens=max_tokens,
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
         system_turns=system_turns,
@@ -99,7 +131,7 @@ def embed(
         name=name,
         revision=revision,
     )
-    _state.done(stage.run(dataset[0] if len(dataset) == 1 else dataset, out, cfg, reporter=_state.reporter))
+    _run(partial(stage.run, dataset[0] if len(dataset) == 1 else dataset, out, cfg), engine, address, workers, device)
 
 
 @command
@@ -112,8 +144,13 @@ def select_tasks(
         typer.Option("--num-tasks", "-m", help="M': tasks to select (proportional/equal: default all tasks)."),
     ] = None,
     function: Annotated[
-        str, typer.Option(help="gc, fl, logdet, random; baselines: proportional (to task size), equal.")
-    ] = defaults.TASK_FUNCTION,
+        str | None,
+        typer.Option(
+            help="gc, fl, logdet, random; baselines: proportional (to task size), equal; with --query: flmi, "
+            "flvmi, gcmi, logdetmi [default: gc; flmi with --query].",
+            show_default=False,
+        ),
+    ] = None,
     lambda_: Lambda = None,
     seed: Seed = defaults.SEED,
     cap: Annotated[
@@ -122,6 +159,8 @@ def select_tasks(
     ] = None,
     no_cache: NoCache = False,
     greedy_backend: GreedyBackend = defaults.GREEDY_BACKENDS[0],
+    query: Query = None,
+    eta: Eta = None,
 ) -> None:
     """Pick M' tasks by greedy submodular gain and split N' rows among them (TASKS.json).
 
@@ -139,6 +178,8 @@ def select_tasks(
         cap=cap,
         no_cache=no_cache,
         greedy_backend=greedy_backend,
+        query=query,
+        eta=eta,
     )
     _state.done(stage.run(emb_dir, out, cfg, reporter=_state.reporter))
 
@@ -150,7 +191,10 @@ def select_samples(
     out: Out,
     function: Annotated[
         str | None,
-        typer.Option(help="fl, gc, logdet or random [default: fl; random for a baseline's TASKS.json]."),
+        typer.Option(
+            help="fl, gc, logdet or random; with --query: flmi, flvmi, gcmi, logdetmi [default: fl; random for a "
+            "baseline's TASKS.json; flmi with --query]."
+        ),
     ] = None,
     lambda_: Lambda = None,
     seed: Seed = defaults.SEED,
@@ -164,9 +208,24 @@ def select_samples(
     ] = None,
     knn: Annotated[int, typer.Option(help="Neighbours per row of the sparse path's kNN graph.")] = defaults.KNN,
     optimizer: Annotated[str, typer.Option(help="Sparse path's greedy: lazy or stochastic.")] = defaults.OPTIMIZERS[0],
-    workers: Annotated[int, typer.Option(help="Processes selecting groups in parallel (same output).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Groups selected in parallel (same output) [default: 1; --engine ray: the cluster's CPUs]."),
+    ] = None,
     no_cache: NoCache = False,
     greedy_backend: GreedyBackend = defaults.GREEDY_BACKENDS[0],
+    query: Query = None,
+    eta: Eta = None,
+    engine: Engine = defaults.ENGINES[0],
+    address: Address = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory the selection may take, e.g. 24G or 512M: kernels and parallel groups fit inside it "
+            "[default: the memory available when it starts].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet).
 
@@ -174,7 +233,6 @@ def select_samples(
     lookup. An existing SAMPLES.parquet for the same inputs and options is left as it is.
     """
     from smart_cli import select_samples as stage
-    from smart_cli.executor import for_workers
 
     cfg = stage.SampleConfig(
         function=function,
@@ -183,13 +241,18 @@ def select_samples(
         max_dense_rows=max_dense_rows,
         knn=knn,
         optimizer=optimizer,
-        workers=workers,
+        workers=1 if workers is None else workers,
         no_cache=no_cache,
         greedy_backend=greedy_backend,
+        query=query,
+        eta=eta,
+        fixed_dense_limit=engine == "ray",  # the groups run elsewhere: not this machine's memory
+        max_memory=max_memory,
     )
     cfg.objective()  # a wrong option is a usage error before any work (--workers 0 included)
     inputs = stage.SampleInputs(emb_dir, tasks)
-    _state.done(stage.run(inputs, out, cfg, reporter=_state.reporter, executor=for_workers(workers)))
+    memory = cfg.memory()
+    _run(partial(stage.run, inputs, out, cfg), engine, address, workers, memory=memory)
 
 
 @command
@@ -260,7 +323,7 @@ def run(
     """
     from smart_cli.pipeline import run_recipe
 
-    summary = run_recipe(config, set_ or (), reporter=_state.reporter, wait_lock=_state.wait_lock)
+    summary = run_recipe(config, set_ or (), reporter=_state.reporter, wait_lock=_state.wait_lock, debug=_state.debug)
     line = f"mixture: {summary['path']} ({summary['lines']:,} lines)" if "path" in summary else ""
     if "mixtures" in summary:  # a grid
         line = f"{len(summary['mixtures'])} mixtures, each in its own m{{M}}-n{{N}} folder"

@@ -48,7 +48,8 @@ def report(
 
     cfg = ReportConfig(top=top, eval_rows=eval_rows, draws=draws, threshold=threshold, emb_dir=emb_dir, seed=seed)
     summary = write_report(mixture, out, cfg, reporter=_state.reporter)
-    _state.done(_Result("report", summary, f"wrote {out}"))
+    toward = f"; {summary['query_headline']}" if "query_headline" in summary else ""  # a targeted mixture
+    _state.done(_Result("report", summary, f"wrote {out}{toward}"))
 
 
 cache_app = typer.Typer(help="Show or free the greedy orders kept in EMB_DIR/cache/.", no_args_is_help=True)

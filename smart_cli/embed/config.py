@@ -22,6 +22,8 @@ class EmbedConfig:
     dtype: str = defaults.DTYPES[0]
     # Inference precision of the transformer backend (bf16: autocast); the static one has none.
     precision: str = defaults.PRECISIONS[0]
+    # The static backend's window (0: none); the transformer's is its model's.
+    max_tokens: int = defaults.STATIC_MAX_TOKENS
     shard_rows: int = defaults.SHARD_ROWS
     trust_remote_code: bool = False
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
@@ -59,6 +61,10 @@ class EmbedConfig:
             raise UsageError(f"{precision} {self.precision} applies to {param('backend')} transformer only")
         if self.precision != "fp32" and self.device and "," in self.device:
             raise UsageError(f"{precision} {self.precision} needs one device; several GPUs run in fp32")
+        if self.max_tokens < 0:
+            raise UsageError(f"{param('max_tokens')} must be at least 0 (0: no window), got {self.max_tokens}")
+        if self.max_tokens != defaults.STATIC_MAX_TOKENS and self.backend != "static":
+            raise UsageError(f"{param('max_tokens')} applies to {param('backend')} static only")
         if self.batch_size < 1:
             raise UsageError(f"{param('batch_size')} must be at least 1")
         if self.shard_rows < 1:

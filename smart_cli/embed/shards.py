@@ -15,7 +15,7 @@ from smart_cli.artifacts import PARTIAL, PROGRESS, partial
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.source import _open_dataset, _text_columns, _texts
 from smart_cli.errors import DataError, Interrupted, first_line
-from smart_cli.executor import Executor
+from smart_cli.executor import Executor, unordered
 from smart_cli.reporter import Reporter
 
 
@@ -31,6 +31,7 @@ def load_encoder(cfg: EmbedConfig, model: str):
             batch_size=cfg.batch_size,
             trust_remote_code=cfg.trust_remote_code,
             precision=cfg.precision,
+            max_tokens=cfg.max_tokens if cfg.backend == "static" else None,
         )
     except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
         raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
@@ -53,6 +54,12 @@ class LoadShards:
     cfg: EmbedConfig
     model: str
     kept: np.ndarray | None = None  # the rows embedded, where malformed conversations were skipped
+
+    @property
+    def shared_paths(self) -> tuple[str, ...]:
+        """What a worker on another machine must see as this one does (``--engine ray`` checks)."""
+        entries = self.dataset if isinstance(self.dataset, tuple) else (self.dataset,)
+        return tuple(str(getattr(e, "path", e)) for e in entries)
 
     def __call__(self) -> Shards:
         ds, cfg, _ = _open_dataset(self.dataset, self.cfg)
@@ -91,10 +98,9 @@ def _encode_all(
         "zero_rows": 0,
     }
     start, matrix = partial.resume_point(out, record, reporter)
+    finished = {i for lo, hi in record.get("shards", []) for i in range(lo, hi)}
     if matrix is not None:
-        reporter.log(
-            f"resuming: {start:,} of {n:,} rows already embedded in {out}; continuing from row {start:,}", "cyan"
-        )
+        reporter.log(f"resuming: {start:,} of {n:,} rows already embedded in {out}; {_rest(finished, n, cfg)}", "cyan")
     else:
         (out / PROGRESS).unlink(missing_ok=True)
         matrix = np.lib.format.open_memmap(out / PARTIAL, mode="w+", dtype=cfg.dtype, shape=(n, encoder.dim))
@@ -105,17 +111,21 @@ def _encode_all(
         if not start:
             (out / PARTIAL).unlink(missing_ok=True)  # nothing embedded yet: do not keep a large empty file
         raise
-    todo = [(lo, min(lo + cfg.shard_rows, n)) for lo in range(start, n, cfg.shard_rows)]
+    todo = [(lo, min(lo + cfg.shard_rows, n)) for lo in range(0, n, cfg.shard_rows)]
+    todo = [rows for i, rows in enumerate(todo) if i not in finished]
     try:
         with _sigterm_as_interrupt(), reporter.progress("embedding", n) as advance:
             advance(start)
-            for (lo, hi), (block, truncated) in zip(todo, executor.imap(encode_shard, todo, setup, local=shards)):
+            for k, (block, truncated) in unordered(executor, encode_shard, todo, setup, local=shards):
+                lo, hi = todo[k]
                 matrix[lo:hi] = block
                 matrix.flush()
                 artifacts.release_pages(matrix)  # written pages are in the file: not this process's memory
                 # The record moves only after the shard's bytes are on disk: a kill in between
-                # redoes the shard, never skips it.
-                record["done"] = hi
+                # redoes the shard, never skips it. Shards may finish in any order (a set).
+                finished.add(lo // cfg.shard_rows)
+                record["shards"] = partial.as_ranges(finished)
+                record["done"] += hi - lo
                 record["truncated"] += truncated
                 record["zero_rows"] += int(np.count_nonzero(~block.any(axis=1)))
                 artifacts.write_json(out / PROGRESS, record)
@@ -149,6 +159,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _rest(finished: set[int], n: int, cfg: EmbedConfig) -> str:
+    """What a resumed run still has to do: the rows after a prefix, or the shards left (a Ray run's holes)."""
+    count = -(-n // cfg.shard_rows)
+    if finished == set(range(len(finished))):
+        return f"continuing from row {min(len(finished) * cfg.shard_rows, n):,}"
+    return f"continuing with the {count - len(finished):,} shards left"
 
 
 def _resume_hint(what: str, done: int, n: int, out: Path) -> str:

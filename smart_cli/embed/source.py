@@ -70,6 +70,8 @@ def _inputs(identity: dict, ds, cfg: EmbedConfig, model: str) -> dict:
         "dtype": cfg.dtype,
         # Only where it departs from fp32, so existing fp32 folders keep their fingerprint.
         **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
+        # The static backend's window (its vectors depend on it); transformer folders keep their fingerprint.
+        **({"max_tokens": cfg.max_tokens} if cfg.backend == "static" else {}),
         # Chat rows only, for the same reason.
         **({"chat": {k: getattr(cfg, k) for k in ("system_turns", "role_map", "bad_rows")}} if cfg.is_chat else {}),
     }

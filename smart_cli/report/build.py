@@ -11,6 +11,7 @@ import numpy as np
 from smart_cli import artifacts, baselines, defaults, manifest
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.report import metrics
+from smart_cli.report import targeted as toward_query
 from smart_cli.reporter import Reporter, or_silent
 
 
@@ -123,7 +124,8 @@ def write_report(
         raise DataError(f"{emb_dir} is not the embeddings folder this mixture was made from (fingerprints differ)")
     positions = _positions(es, man.get("rows") or [])
     stats = measure(es, positions, cfg, reporter)
-    html = render(man, es, positions, stats, cfg, mixture)
+    toward = toward_query.measure(man, es, positions, cfg.draws, cfg.seed)  # None unless made with --query
+    html = render(man, es, positions, stats, cfg, mixture, toward)
     with artifacts.atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
     rand, prop = stats["random"], stats["proportional"]
@@ -142,10 +144,13 @@ def write_report(
         "dup_rate_proportional": round(float(np.mean(prop["dup"])), 6),
         "eval_rows_selected": stats["eval_in"],
         "eval_rows_collection": stats["eval_all"],
+        **toward_query.summary(toward),
     }
 
 
-def render(man: dict, es, positions: np.ndarray, stats: dict, cfg: ReportConfig, mixture: Path) -> str:
+def render(
+    man: dict, es, positions: np.ndarray, stats: dict, cfg: ReportConfig, mixture: Path, toward: dict | None = None
+) -> str:
     """The report page: header, headline cards, one section per part of the page (see ``sections``)."""
     from smart_cli.report import page, sections
     from smart_cli.task_means import task_means
@@ -159,6 +164,7 @@ def render(man: dict, es, positions: np.ndarray, stats: dict, cfg: ReportConfig,
         sections.task_map(r, xy),
         sections.stage2(r),
         sections.stage1(r),
+        toward_query.section(toward, cfg.top),
         sections.method(r),
         sections.provenance(r),
     ]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from smart_cli import budgets
+from smart_cli import budgets, similarity
 
 Q_BLOCK = 2048
 T_BLOCK = 8192
@@ -55,7 +55,7 @@ def best_similarity(
         t_order = np.argsort(tpos, kind="stable")
         t_sorted = tpos[t_order]
         for q0 in range(0, len(queries), q_block):
-            sims = q[q0 : q0 + q_block] @ t.T
+            sims = similarity.cross(q[q0 : q0 + q_block], t)
             if exclude_self:
                 qpos = queries[q0 : q0 + q_block]
                 at = np.minimum(np.searchsorted(t_sorted, qpos), len(t_sorted) - 1)

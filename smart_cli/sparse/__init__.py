@@ -1,7 +1,7 @@
 """Greedy selection over a kNN graph, for groups too large for a dense n x n kernel.
 
 A dense kernel costs n^2 memory (n = 60,000 does not fit 24 GB with submodlib) and submodlib's
-own sparse mode scans all pairs exactly. Here a faiss kNN graph (k edges per row, each row holding
+own sparse mode scans all pairs exactly. Here a kNN graph (k edges per row, each row holding
 itself) replaces the kernel, and the greedy loop runs in numba:
 
 - ``knn.py``: the graph, exact or over inverted lists, and the measurements behind its defaults.
@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from smart_cli import similarity
 from smart_cli.defaults import LAMBDA, OPTIMIZERS, SEED
 from smart_cli.sparse.graph import csr_graph
 from smart_cli.sparse.greedy import OBJECTIVES, RUNNERS, STOCHASTIC_EPS
@@ -29,7 +30,6 @@ from smart_cli.sparse.knn import (
     IVF_TRAIN_ROWS_PER_LIST,
     SCORE_BLOCK,
     SEARCH_BLOCK,
-    as_f32,
     knn_graph,
 )
 
@@ -110,10 +110,10 @@ def facility_location_value(emb: np.ndarray, selected: np.ndarray, block: int = 
     selected = np.asarray(selected, dtype=np.int64)
     if selected.size == 0 or emb.shape[0] == 0:
         return 0.0
-    chosen = as_f32(emb[selected])
-    rows = max(1, min(block, (1 << 24) // chosen.shape[0]))
+    chosen = similarity.Right.of(emb[selected])
+    rows = max(1, min(block, (1 << 24) // chosen.rows.shape[0]))
     total = 0.0
     for start in range(0, emb.shape[0], rows):
-        best = (as_f32(emb[start : start + rows]) @ chosen.T).max(axis=1)
+        best = similarity.cross(emb[start : start + rows], chosen).max(axis=1)
         total += float(np.maximum(best, 0.0).sum(dtype=np.float64))
     return total

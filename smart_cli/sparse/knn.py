@@ -6,8 +6,8 @@ Defaults, measured with ``scripts/bench_sparse.py`` (d = 384, budget = n / 10, 2
   clustered data 1.000 at n = 15,000 and 20,000 (k = 8: 0.994); a harder hierarchical set at
   n = 15,000: 0.9975 (k = 16: 0.992, k = 64: 0.999). The graph costs ~20 bytes per edge at
   peak (kNN arrays, then the in-neighbour CSR): ~130 MB at n = 200,000.
-- Exact graph up to ``exact_max_rows`` = 50,000 rows (faiss ``IndexFlatIP`` in row blocks;
-  O(n^2 d): ~5 s at 20,000 rows, ~21 s at 50,000). Above it, inverted lists (``_ivf_knn``):
+- Exact graph up to ``exact_max_rows`` = 50,000 rows (every pair, in row blocks, with the
+  machine-independent products of ``similarity``; O(n^2 d)). Above it, inverted lists (``_ivf_knn``):
   nlist = 2 sqrt(n) spherical k-means centroids trained on a seeded subsample of 32 rows per
   list (10 iterations), each list scored against its 8 nearest lists: ~1.5 s at 20,000-50,000
   rows (recall@32 0.985-0.998, FL 0.9999 x dense at 15,000-20,000), ~10 s at 200,000, where
@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from smart_cli import similarity
 from smart_cli.defaults import KNN, SEED
 
 #: Neighbours per row by default (see the module docstring for the measurements behind it).
@@ -36,14 +37,14 @@ IVF_LISTS_PER_SQRT_N = 2.0
 IVF_NPROBE = 8
 IVF_TRAIN_ROWS_PER_LIST = 32
 IVF_KMEANS_ITERS = 10
-#: Rows per faiss search call: bounds the result buffers and paces progress reports.
+#: Most rows per block of the exact search: bounds the result buffers and paces progress reports.
 SEARCH_BLOCK = 4096
 #: Scores held at once by the approximate search (float32: 16 MB).
 SCORE_BLOCK = 1 << 22
 
 
 def as_f32(block: np.ndarray) -> np.ndarray:
-    # faiss takes C-contiguous float32 only; float16 inputs are converted one block at a time.
+    # float16 inputs are converted one block at a time.
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
@@ -56,19 +57,17 @@ def _ensure_self(rows: np.ndarray, ids: np.ndarray, sims: np.ndarray, emb: np.nd
     ids[missing, 1:] = ids[missing, :-1]
     sims[missing, 1:] = sims[missing, :-1]
     ids[missing, 0] = rows[missing]
-    sims[missing, 0] = np.einsum("ij,ij->i", own, own)
+    sims[missing, 0] = similarity.rowwise(own, own)
 
 
 def _exact_knn(emb: np.ndarray, ids: np.ndarray, sims: np.ndarray, progress: Callable[[int], None] | None) -> None:
-    import faiss
-
-    n, d = emb.shape
-    index = faiss.IndexFlatIP(d)
-    for start in range(0, n, SEARCH_BLOCK * 4):
-        index.add(as_f32(emb[start : start + SEARCH_BLOCK * 4]))
-    for start in range(0, n, SEARCH_BLOCK):
-        stop = min(n, start + SEARCH_BLOCK)
-        dist, nbr = index.search(as_f32(emb[start:stop]), ids.shape[1])
+    """Every row against every row, a block of rows at a time (the similarities of ``similarity``)."""
+    n = emb.shape[0]
+    right = similarity.Right.of(emb)
+    step = max(1, min(SEARCH_BLOCK, SCORE_BLOCK // n))
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        nbr, dist = _top_k(similarity.cross(emb[start:stop], right), ids.shape[1])
         _ensure_self(np.arange(start, stop), nbr, dist, emb)
         ids[start:stop] = nbr
         sims[start:stop] = dist
@@ -76,24 +75,35 @@ def _exact_knn(emb: np.ndarray, ids: np.ndarray, sims: np.ndarray, progress: Cal
             progress(stop - start)
 
 
-def _train_centroids(emb: np.ndarray, nlist: int, seed: int) -> np.ndarray:
-    """Spherical k-means centroids from a seeded subsample (faiss k-means seeded too)."""
-    import faiss
+def _nearest(rows: np.ndarray, centroids: similarity.Right) -> np.ndarray:
+    """Index of each row's most similar centroid (the first of equals), a block at a time."""
+    label = np.empty(rows.shape[0], dtype=np.int64)
+    step = max(1, SCORE_BLOCK // max(1, centroids.rows.shape[0]))
+    for start in range(0, rows.shape[0], step):
+        label[start : start + step] = similarity.cross(as_f32(rows[start : start + step]), centroids).argmax(axis=1)
+    return label
 
-    n, d = emb.shape
+
+def _train_centroids(emb: np.ndarray, nlist: int, seed: int) -> np.ndarray:
+    """Spherical k-means centroids from a seeded subsample, in arithmetic that is the same anywhere.
+
+    Starts from ``nlist`` distinct training rows drawn with ``seed``; each round assigns rows to
+    their most similar centroid and moves each centroid to its rows' normalised sum (float64,
+    in row order); a centroid left without rows keeps its place.
+    """
+    n = emb.shape[0]
     n_train = min(n, nlist * IVF_TRAIN_ROWS_PER_LIST)
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=n_train, replace=False))
-    kmeans = faiss.Kmeans(
-        d,
-        nlist,
-        niter=IVF_KMEANS_ITERS,
-        seed=seed,
-        spherical=True,
-        min_points_per_centroid=1,  # small groups: fewer training rows per list is fine, no warning
-        max_points_per_centroid=IVF_TRAIN_ROWS_PER_LIST + 1,  # the subsample above is the only one
-    )
-    kmeans.train(as_f32(emb[rows]))
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    train = as_f32(emb[np.sort(rng.choice(n, size=n_train, replace=False))])
+    centroids = train[np.sort(rng.choice(n_train, size=nlist, replace=False))].copy()
+    for _ in range(IVF_KMEANS_ITERS):
+        label = _nearest(train, similarity.Right.of(centroids))
+        sums = np.zeros((nlist, train.shape[1]), dtype=np.float64)
+        np.add.at(sums, label, train.astype(np.float64))
+        norm = similarity.norms(sums)
+        moved = norm > 0
+        centroids[moved] = (sums[moved] / norm[moved, None]).astype(np.float32)
+    return centroids
 
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
@@ -122,21 +132,15 @@ def _ivf_knn(
     rather than per row lets BLAS do the scoring: faiss IndexIVFFlat's per-row scan took
     36-50 s at n = 200,000 here for the same recall, this ~10 s. Lists run on a thread per core.
     """
-    import faiss
-
     n = emb.shape[0]
     kk = ids.shape[1]
     nlist = int(min(max(1, round(IVF_LISTS_PER_SQRT_N * math.sqrt(n))), max(1, n // IVF_TRAIN_ROWS_PER_LIST)))
     centroids = _train_centroids(emb, nlist, seed)
-    label = np.empty(n, dtype=np.int64)
-    for start in range(0, n, SEARCH_BLOCK * 4):
-        block = as_f32(emb[start : start + SEARCH_BLOCK * 4])
-        _, nearest = faiss.knn(block, centroids, 1, metric=faiss.METRIC_INNER_PRODUCT)
-        label[start : start + block.shape[0]] = nearest[:, 0]
+    label = _nearest(emb, similarity.Right.of(centroids))
     order = np.argsort(label, kind="stable")  # rows grouped by list, ascending inside each
     bounds = np.searchsorted(label[order], np.arange(nlist + 1))
     sizes = np.diff(bounds)
-    closeness = centroids @ centroids.T
+    closeness = similarity.gram(centroids).astype(np.float64)
     np.fill_diagonal(closeness, np.inf)  # a list always probes itself first
 
     def search_list(c: int) -> int:
@@ -145,11 +149,11 @@ def _ivf_knn(
         # At least IVF_NPROBE lists, and enough rows for k' neighbours.
         n_probe = max(min(IVF_NPROBE, nlist), int(np.searchsorted(np.cumsum(sizes[probe]), kk)) + 1)
         cand = np.sort(np.concatenate([order[bounds[p] : bounds[p + 1]] for p in probe[:n_probe]]))
-        cand_emb = as_f32(emb[cand])
+        cand_emb = similarity.Right.of(emb[cand])
         step = max(1, SCORE_BLOCK // cand.size)  # bounds the block of scores held at once
         for start in range(0, rows.size, step):
             block = rows[start : start + step]
-            local, dist = _top_k(as_f32(emb[block]) @ cand_emb.T, kk)
+            local, dist = _top_k(similarity.cross(emb[block], cand_emb, one_thread=True), kk)
             nbr = cand[local]
             _ensure_self(block, nbr, dist, emb)
             ids[block] = nbr  # lists hold disjoint rows, so threads never write the same row
@@ -200,7 +204,7 @@ def knn_graph(
     ----------
     emb : (n, d) float32 or float16 array of L2-normalised rows.
     k : neighbours per row; ``k' = min(k, n)`` are returned.
-    exact_max_rows : up to this many rows, exact search (faiss ``IndexFlatIP`` in row blocks);
+    exact_max_rows : up to this many rows, exact search (every pair, in row blocks);
         above it, inverted lists (see ``_ivf_knn``).
     seed : seeds the k-means subsample and initialisation, so the graph is reproducible.
     progress : called with the number of rows searched since the previous call.

@@ -1,0 +1,79 @@
+"""``--max-memory``: the kernels' size and the groups running at once stay inside one budget."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from helpers import write_emb_dir
+
+from smart_cli.dense_limit import EXACT_ROWS, PROCESS_BYTES, group_bytes, kernel_rows, parse_size
+from smart_cli.executor import ProcessPool
+from smart_cli.select_samples import GroupJob, SampleConfig, select_samples
+from smart_cli.select_tasks import TaskConfig, select_tasks
+from smart_cli.submodular import Objective
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("8G", 8 << 30), ("512M", 512 << 20), ("1.5G", 3 << 29), ("8GiB", 8 << 30), (1 << 21, 1 << 21)]
+)
+def test_sizes_read_as_binary_units(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "G", "12Q", "-1G", "nanG", "100", True])
+def test_what_is_not_a_size_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_the_budget_sets_the_kernel_not_the_exact_limit():
+    small = SampleConfig(max_memory="64M", workers=2)
+    # log determinant keeps its kernel: a 64 MiB budget for two workers is a small one
+    assert small.dense_limit("logdet") == kernel_rows("logdet", 2, 64 << 20) < 2_000
+    # facility location runs without a kernel past it: the exact limit does not move
+    assert small.dense_limit("fl") == EXACT_ROWS["fl"]
+    assert SampleConfig(max_memory="16G").dense_limit("logdet") == kernel_rows("logdet", 1, 16 << 30)
+
+
+def nap(ctx, item: float) -> tuple[float, float]:
+    start = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of the machine
+    time.sleep(item)
+    return start, time.monotonic()
+
+
+def _overlap(spans: list[tuple[float, float]]) -> bool:
+    spans = sorted(spans)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
+def _context() -> dict:
+    return {}
+
+
+def test_items_that_do_not_fit_together_run_one_at_a_time():
+    items = [0.4] * 4
+    free = ProcessPool(2).map(nap, items, _context, weights=[1 << 30] * 4)
+    assert _overlap(free)  # no budget: two at once
+    tight = ProcessPool(2, memory=(3 << 29)).map(nap, items, _context, weights=[1 << 30] * 4)
+    assert not _overlap(tight)  # 1.5 GiB holds one 1 GiB item at a time
+    roomy = ProcessPool(2, memory=(2 << 30)).map(nap, items, _context, weights=[1 << 30] * 4)
+    assert _overlap(roomy)
+
+
+def test_group_estimates_hold_the_process_and_a_kernel_only_where_one_is_built():
+    job = GroupJob(Objective.of("fl"), SampleConfig(), 60_000)
+    small, big = group_bytes(10_000, 384, "dense", job), group_bytes(50_000, 384, "dense", job)
+    assert small >= PROCESS_BYTES + 4 * 10_000**2  # the kernel of a group that fits one
+    assert big < PROCESS_BYTES + 4 * 50_000**2 // 10  # no kernel past the kernel limit
+    logdet = GroupJob(Objective.of("logdet"), SampleConfig(), 18_000)
+    assert group_bytes(10_000, 384, "dense", logdet) > small
+
+
+def test_a_budget_changes_no_byte(tmp_path):
+    es = write_emb_dir(tmp_path / "emb", {"alpha": 200, "beta": 120, "gamma": 60})
+    doc = select_tasks(es, TaskConfig(num_tasks=3, budget=120))
+    plain = select_samples(es, doc, SampleConfig(no_cache=True))
+    # 1 MiB: every kernel too large to build, every group alone
+    tight = select_samples(es, doc, SampleConfig(no_cache=True, max_memory="1M", workers=2))
+    assert tight.equals(plain)
