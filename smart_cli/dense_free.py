@@ -26,13 +26,12 @@ from numba import njit, prange
 
 from smart_cli import similarity
 from smart_cli.dense_greedy import _FL, _GC, FUNCTIONS, _pop, _push
+from smart_cli.dense_limit import KERNEL_FREE  # log determinant keeps its kernel
 
 #: Float32 scores held at once by the first pass (rows of the product per block: this / n).
 PASS_ENTRIES = 1 << 24
 #: Bytes of kernel columns kept for elements that come back to the heap's top.
 CACHE_BYTES = 1 << 30
-#: Functions with a kernel-free engine (log determinant keeps its b x n factor and the kernel).
-KERNEL_FREE = ("fl", "gc")
 
 
 @njit(cache=True, error_model="numpy")

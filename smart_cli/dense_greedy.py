@@ -118,9 +118,9 @@ def _singletons(k: np.ndarray, code: int, lam: float, tm: np.ndarray, ts: np.nda
     for i in range(n - 1, -1, -1):
         row = k[i]
         if code == _FL:
-            for j in range(n):
-                if row[j] > np.float32(0.0):
-                    out[j] += row[j]
+            for j in range(n):  # a select, not a branch: + 0.0 leaves a sum >= +0 as it is
+                v = row[j]
+                out[j] += v if v > np.float32(0.0) else np.float32(0.0)
         else:
             for j in range(n):
                 tm[j] += row[j]
@@ -134,17 +134,16 @@ def _singletons(k: np.ndarray, code: int, lam: float, tm: np.ndarray, ts: np.nda
 def _fl_gains(kt: np.ndarray, best: np.ndarray, lanes: np.ndarray) -> tuple[float, float, float, float]:
     """Facility location's gains of the four elements ``lanes``: sum_i max(0, s_ij - best_i) from i = n - 1."""
     c0, c1, c2, c3 = kt[lanes[0]], kt[lanes[1]], kt[lanes[2]], kt[lanes[3]]
-    g0 = g1 = g2 = g3 = 0.0
+    g0 = g1 = g2 = g3 = np.float64(0.0)
+    z = np.float32(0.0)
+    # Selects, not branches (the signs are unpredictable): adding + 0.0 leaves each sum, which
+    # starts at + 0 and only grows, bit for bit as it is.
     for i in range(best.shape[0] - 1, -1, -1):
         b = best[i]
-        if c0[i] > b:
-            g0 += c0[i] - b
-        if c1[i] > b:
-            g1 += c1[i] - b
-        if c2[i] > b:
-            g2 += c2[i] - b
-        if c3[i] > b:
-            g3 += c3[i] - b
+        g0 += c0[i] - b if c0[i] > b else z
+        g1 += c1[i] - b if c1[i] > b else z
+        g2 += c2[i] - b if c2[i] > b else z
+        g3 += c3[i] - b if c3[i] > b else z
     return g0, g1, g2, g3
 
 
@@ -281,12 +280,14 @@ def _is_symmetric(k: np.ndarray) -> bool:
 
 
 def lazy_greedy(
-    kernel: np.ndarray, budget: int, function: str, lambda_: float | None = None
+    kernel: np.ndarray, budget: int, function: str, lambda_: float | None = None, symmetric: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first ``budget`` picks (int64) of lazy greedy on ``function`` over ``kernel`` and their gains (float64).
 
     ``kernel`` is the n x n similarity matrix, read in place when it is C-contiguous float32 (else
     converted once); ``lambda_`` is graph cut's or log determinant's lambda (ignored for ``fl``).
+    ``symmetric``: whether the kernel equals its transpose bit for bit, where the caller knows
+    (``similarity.gram`` makes it so); ``None``: checked here (a pass over the kernel).
     """
     if function not in FUNCTIONS:
         raise ValueError(f"unknown function {function!r}; choose from {', '.join(FUNCTIONS)}")
@@ -305,7 +306,8 @@ def lazy_greedy(
     gains = np.empty(budget, dtype=np.float64)
     if budget:
         # Column j is read as row j where the kernel is symmetric (contiguous); else as a strided view.
-        kt = k if code == _LOGDET or _is_symmetric(k) else k.T
+        same = symmetric if symmetric is not None else code == _LOGDET or _is_symmetric(k)
+        kt = k if code == _LOGDET or same else k.T
         made = _lazy(k, kt, budget, code, lam, picks, gains)
         if made < budget:
             # submodlib loops forever here: a NaN gain is never accepted and keeps coming back.

@@ -1,10 +1,10 @@
 """How large a group the exact dense path takes by default, and when it builds its kernel.
 
 Two limits: ``default_max_dense_rows`` (above it, the kNN path) and ``kernel_rows`` (above it,
-the dense path runs without an n x n kernel). The kernel's follows the memory available now,
-shared among the workers, and a cap that also bounds the time; it is rounded so that small
-changes in free memory do not move a group between paths. Our engine's facility location and
-graph cut need no kernel at all, so their exact limit bounds time only.
+the dense path runs without an n x n kernel, for the functions that can). The kernel's follows
+the memory available now, shared among the workers, and a cap that also bounds the time; it is
+rounded so that small changes in free memory do not move a group between paths. By default the
+two are the same: only a larger ``--max-dense-rows`` runs groups without a kernel.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ def available_memory() -> int:
     return 8 << 30  # unknown: assume a modest machine
 
 
-#: Largest group our engine takes on the exact dense path by default for facility location and
-#: graph cut, whatever the memory: groups whose kernel does not fit (``kernel_rows``) run without
-#: one (``dense_free``, O(n d) memory), so the limit bounds time only. Measured on 2 cores with
-#: ``scripts/bench_dense_greedy.py``: see the README ("Dense greedy").
-EXACT_ROWS = {"fl": 60_000, "gc": 60_000}
+#: Functions our engine also runs without a kernel (``dense_free``): a group past the kernel's
+#: limit that ``--max-dense-rows`` still sends to the dense path is selected exactly, in O(n d)
+#: memory plus the kernel columns it keeps. Much slower than with the kernel (see the README),
+#: so the default limit stays the kernel's.
+KERNEL_FREE = ("fl", "gc")
 
 
 def kernel_rows(
@@ -87,11 +87,7 @@ def kernel_rows(
 def default_max_dense_rows(
     function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
 ) -> int:
-    """Largest group on the exact dense path by default: ``EXACT_ROWS`` where our engine can run
-    without a kernel (facility location, graph cut), else as large as the kernel fits
-    (``kernel_rows``). The kernel or its absence never changes the picks, only time and memory."""
-    if backend == defaults.GREEDY_BACKENDS[0] and function in EXACT_ROWS:
-        return EXACT_ROWS[function]
+    """Largest group on the exact dense path by default: as large as its kernel fits (``kernel_rows``)."""
     return kernel_rows(function, workers, available, backend)
 
 
@@ -112,7 +108,7 @@ PROCESS_BYTES = 400 << 20
 
 def _work_bytes(n: int, dim: int, path: str, job) -> int:
     vectors = n * dim * 4
-    free = job.cfg.greedy_backend == defaults.GREEDY_BACKENDS[0] and job.objective.name in EXACT_ROWS
+    free = job.cfg.greedy_backend == defaults.GREEDY_BACKENDS[0] and job.objective.name in KERNEL_FREE
     if path == "dense" and free and n > kernel_rows(job.objective.name, 1, 1 << 62):
         return 4 * vectors + (256 << 20)  # no kernel: the rows as float64 and the pass's blocks
     if path == "dense":

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 #: Rows per float64 block of the product (bounds the float64 buffer: rows x n x 8 bytes).
-BLOCK_BYTES = 64 << 20
+BLOCK_BYTES = 16 << 20
 #: The bound's multiple of d u |a| |b|: 2 for the two sums (BLAS and fixed), 2 more to spare
 #: (norms are themselves rounded; BLAS may sum pairs first).
 _MARGIN = 4.0 * 2.0**-53
@@ -187,6 +187,14 @@ def gram(x: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, parallel=True)
 def _mirror(out: np.ndarray, step: int) -> None:
-    for i in prange(out.shape[0]):
-        for j in range(i - i % step):
-            out[i, j] = out[j, i]
+    # Below each row block's diagonal start, copy from the transposed entry, 64 x 64 tiles at a
+    # time so that both the reads and the writes stay in cache.
+    n = out.shape[0]
+    tile = 64
+    for ti in prange((n + tile - 1) // tile):
+        i0 = ti * tile
+        for j0 in range(0, i0 + tile, tile):
+            for i in range(i0, min(n, i0 + tile)):
+                stop = min(j0 + tile, i - i % step)
+                for j in range(j0, stop):
+                    out[i, j] = out[j, i]

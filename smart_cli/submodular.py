@@ -76,12 +76,12 @@ def _submodlib_function(objective: Objective, kernel: np.ndarray):
 
 
 def lazy_greedy(
-    kernel: np.ndarray, budget: int, objective: Objective, backend: str = "smart"
+    kernel: np.ndarray, budget: int, objective: Objective, backend: str = "smart", symmetric: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first ``budget`` picks of lazy greedy on ``objective`` over ``kernel``, with their gains.
 
     ``backend`` ``smart`` is this package's engine (``dense_greedy``: submodlib's picks and gains
-    bit for bit, reading the kernel in place); ``submodlib`` calls the library itself.
+    bit for bit, reading the kernel in place; ``symmetric`` as there); ``submodlib`` calls the library.
     submodlib refuses ``budget >= n``; for ``budget == n`` the library picks n - 1 and the last
     remaining element is appended with its marginal gain, which is what greedy would pick next
     (both backends; that one gain agrees between them to rounding).
@@ -96,13 +96,18 @@ def lazy_greedy(
     if backend == "smart":
         from smart_cli import dense_greedy
 
-        return dense_greedy.lazy_greedy(kernel, budget, objective.name, objective.lambda_)
+        return dense_greedy.lazy_greedy(kernel, budget, objective.name, objective.lambda_, symmetric)
     return _submodlib_lazy_greedy(kernel, budget, objective)
 
 
 def _submodlib_lazy_greedy(kernel: np.ndarray, budget: int, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
-    n = kernel.shape[0]
-    fn = _submodlib_function(objective, kernel)
+    return run_submodlib(_submodlib_function(objective, kernel), kernel.shape[0], budget)
+
+
+def run_submodlib(fn, n: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``budget`` picks and gains of submodlib's ``LazyGreedy`` on the library function
+    ``fn`` over ``n`` elements. The library refuses ``budget >= n``: at ``budget == n`` the last
+    element is appended with its marginal gain."""
     picks = (
         fn.maximize(
             budget=min(budget, n - 1),
@@ -112,7 +117,7 @@ def _submodlib_lazy_greedy(kernel: np.ndarray, budget: int, objective: Objective
             verbose=False,
             show_progress=False,  # it would print to stdout, which belongs to data
         )
-        if n > 1
+        if n > 1 and budget
         else []
     )
     idx = [int(i) for i, _ in picks]
@@ -156,4 +161,4 @@ def maximize(
             rows = similarity.unit_rows(emb)
             cache = dense_free.CACHE_BYTES if cache_bytes is None else cache_bytes
             return dense_free.lazy_greedy(rows, budget, objective.name, objective.lambda_, cache_bytes=cache)
-    return lazy_greedy(cosine_kernel(emb), budget, objective, backend)
+    return lazy_greedy(cosine_kernel(emb), budget, objective, backend, symmetric=True)  # gram: symmetric

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from helpers import write_emb_dir
 
-from smart_cli.dense_limit import EXACT_ROWS, PROCESS_BYTES, group_bytes, kernel_rows, parse_size
+from smart_cli.dense_limit import PROCESS_BYTES, group_bytes, kernel_rows, parse_size
 from smart_cli.executor import ProcessPool
 from smart_cli.select_samples import GroupJob, SampleConfig, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
@@ -27,13 +28,11 @@ def test_what_is_not_a_size_is_refused(text):
         parse_size(text)
 
 
-def test_the_budget_sets_the_kernel_not_the_exact_limit():
-    small = SampleConfig(max_memory="64M", workers=2)
-    # log determinant keeps its kernel: a 64 MiB budget for two workers is a small one
-    assert small.dense_limit("logdet") == kernel_rows("logdet", 2, 64 << 20) < 2_000
-    # facility location runs without a kernel past it: the exact limit does not move
-    assert small.dense_limit("fl") == EXACT_ROWS["fl"]
-    assert SampleConfig(max_memory="16G").dense_limit("logdet") == kernel_rows("logdet", 1, 16 << 30)
+def test_the_budget_sets_the_default_dense_limit():
+    small = SampleConfig(max_memory="64M", workers=2)  # a 64 MiB budget for two workers
+    assert small.dense_limit("logdet") == kernel_rows("logdet", 2, 64 << 20) < small.dense_limit("fl") < 3_000
+    assert SampleConfig(max_memory="16G").dense_limit("fl") == kernel_rows("fl", 1, 16 << 30) == 32_000
+    assert SampleConfig(max_memory="16G", max_dense_rows=50_000).dense_limit("fl") == 50_000  # given: kept
 
 
 def nap(ctx, item: float) -> tuple[float, float]:
@@ -62,7 +61,7 @@ def test_items_that_do_not_fit_together_run_one_at_a_time():
 
 
 def test_group_estimates_hold_the_process_and_a_kernel_only_where_one_is_built():
-    job = GroupJob(Objective.of("fl"), SampleConfig(), 60_000)
+    job = GroupJob(Objective.of("fl"), SampleConfig(), 50_000)
     small, big = group_bytes(10_000, 384, "dense", job), group_bytes(50_000, 384, "dense", job)
     assert small >= PROCESS_BYTES + 4 * 10_000**2  # the kernel of a group that fits one
     assert big < PROCESS_BYTES + 4 * 50_000**2 // 10  # no kernel past the kernel limit
@@ -70,10 +69,13 @@ def test_group_estimates_hold_the_process_and_a_kernel_only_where_one_is_built()
     assert group_bytes(10_000, 384, "dense", logdet) > small
 
 
-def test_a_budget_changes_no_byte(tmp_path):
+def test_a_budget_changes_no_byte_once_the_routing_is_pinned(tmp_path):
     es = write_emb_dir(tmp_path / "emb", {"alpha": 200, "beta": 120, "gamma": 60})
     doc = select_tasks(es, TaskConfig(num_tasks=3, budget=120))
-    plain = select_samples(es, doc, SampleConfig(no_cache=True))
-    # 1 MiB: every kernel too large to build, every group alone
-    tight = select_samples(es, doc, SampleConfig(no_cache=True, max_memory="1M", workers=2))
+    plain = select_samples(es, doc, SampleConfig(no_cache=True, max_dense_rows=1000))
+    # 1 MiB: every kernel too large to build (kernel-free), every group alone
+    tight = select_samples(es, doc, SampleConfig(no_cache=True, max_dense_rows=1000, max_memory="1M", workers=2))
     assert tight.equals(plain)
+    # unpinned, the budget sets the default --max-dense-rows, so the routing follows it (recorded)
+    routed = select_samples(es, doc, SampleConfig(no_cache=True, max_memory="1M"))
+    assert json.loads(routed.schema.metadata[b"smart_cli"])["max_dense_rows"] == 0

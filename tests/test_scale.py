@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from smart_cli import artifacts, defaults
 from smart_cli.artifacts import read_samples, write_samples
 from smart_cli.cli import app
-from smart_cli.dense_limit import EXACT_ROWS, kernel_rows
+from smart_cli.dense_limit import kernel_rows
 from smart_cli.errors import UsageError
 from smart_cli.select_samples import SampleConfig, default_max_dense_rows, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
@@ -51,17 +51,9 @@ def synthetic(request, tmp_path_factory):
         ("random", 1, 16 << 30, 0, "smart"),
     ],
 )
-def test_kernel_rows(function, workers, available, expected, backend):
-    assert kernel_rows(function, workers, available, backend) == expected
-    if backend == "submodlib" or function in ("logdet", "random"):  # no kernel-free engine
-        assert default_max_dense_rows(function, workers, available, backend) == expected
-
-
-@pytest.mark.parametrize("available", [0, 4 << 30, 16 << 30])
-@pytest.mark.parametrize("function", ["fl", "gc"])
-def test_our_fl_and_gc_stay_exact_past_the_kernel_whatever_the_memory(function, available):
-    """Without a kernel our engine needs O(n d) memory: its exact limit bounds time alone."""
-    assert default_max_dense_rows(function, 2, available, "smart") == EXACT_ROWS[function] >= 50_000
+def test_default_max_dense_rows(function, workers, available, expected, backend):
+    assert default_max_dense_rows(function, workers, available, backend) == expected
+    assert kernel_rows(function, workers, available, backend) == expected  # by default the same limit
 
 
 def _groups(table, es, doc):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from smart_cli import similarity
-from smart_cli.submodular import cosine_kernel
+from smart_cli.submodular import cosine_kernel, run_submodlib
 from smart_cli.targeted import mi_greedy
 
 #: The functions that read the candidates' n x n kernel (the others only the n x q similarities).
@@ -64,25 +64,9 @@ def submodlib_lazy_greedy(
         )
     else:
         raise ValueError(f"unknown function {function!r}")
-    picks = (
-        fn.maximize(
-            budget=min(budget, n - 1),
-            optimizer="LazyGreedy",
-            stopIfZeroGain=False,
-            stopIfNegativeGain=False,
-            verbose=False,
-            show_progress=False,  # it would print to stdout, which belongs to data
-        )
-        if n > 1 and budget
-        else []
-    )
-    idx, gains = [int(i) for i, _ in picks], [float(g) for _, g in picks]
-    if budget == n:
-        last = next(i for i in range(n) if i not in set(idx))
-        gains.append(float(fn.marginalGain(set(idx), last)))
-        idx.append(last)
+    idx, gains = run_submodlib(fn, n, budget)
     scale = 2.0 * lambda_ if function == "gcmi" else 1.0
-    return np.asarray(idx, dtype=np.int64), np.asarray(gains, dtype=np.float64) * scale
+    return idx, gains * scale
 
 
 def maximize(
