@@ -93,6 +93,19 @@ def test_engine_options_are_checked_in_one_line(ref_emb, ref_tasks, tmp_path):
     assert not (tmp_path / "s.parquet").exists()
 
 
+def test_an_address_nothing_answers_at_is_one_line_at_once(ref_emb, ref_tasks, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        args = ["select-samples", ref_emb, ref_tasks, "--out", tmp_path / "s.parquet", "--no-cache"]
+        r = invoke(*args, "--engine", "ray", "--address", address)
+    assert r.exit_code == 1, r.output
+    assert f"error: --engine ray: cannot reach the Ray cluster at {address} (Connection refused)" in r.output
+    assert not (tmp_path / "s.parquet").exists()
+
+
 def test_without_ray_installed_the_engine_says_how_to_get_it(ref_emb, ref_tasks, tmp_path):
     """``sys.modules['ray'] = None`` makes ``import ray`` fail as on a machine without it."""
     code = (

@@ -27,6 +27,29 @@ FORWARDED = (
 )
 
 
+#: Seconds to wait for a cluster's address to accept a connection before saying it cannot.
+REACH_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """A ``host:port`` (or ``ray://host:port``) address that nothing answers at is one line, at once."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address in ("auto", "local") or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=REACH_TIMEOUT_S):
+            return
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise DataError(
+            f"{param('engine')} ray: cannot reach the Ray cluster at {address} ({reason}); "
+            f"check {param('address')} or RAY_ADDRESS"
+        ) from None
+
+
 def require_ray() -> None:
     """Ray is installed, or one line saying how to install it."""
     try:
@@ -65,6 +88,8 @@ class RaySession:
         options: dict[str, Any] = {"log_to_driver": self.debug, "logging_level": level}
         if address is None:
             options |= {"include_dashboard": False, "object_store_memory": defaults.RAY_OBJECT_STORE_BYTES}
+        if address is not None:
+            _check_reachable(address)  # ray.init would retry an unreachable address for minutes
         try:
             ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
