@@ -26,8 +26,9 @@ DENSE_BYTES_PER_ENTRY = {
 }
 #: Most memory one dense kernel may take by default, whatever the machine has; it also bounds the
 #: time (dense lazy greedy is O(n^2) per group). submodlib: near the measured 3.6 GB of a
-#: 20,000-row FL group. Our engine: 32,000-row FL groups (a 4 GB kernel; ~15 s to build it and
-#: ~20 s of greedy for 10 % of the rows on 2 cores).
+#: 20,000-row FL group. Our engine: 32,000-row FL groups (a 4 GB kernel). Measured on 2 cores,
+#: b = n / 10: 20,000 rows 7-10 s of kernel and 2.8 s of greedy; 50,000 rows (given
+#: ``--max-dense-rows`` and the memory) 70 s and 18 s, 9.9 GB peak.
 DENSE_MEMORY_CAP = {"smart": 4 << 30, "submodlib": 2 << 30}
 
 
@@ -73,22 +74,26 @@ def kernel_rows(
     function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
 ) -> int:
     """Largest group whose n x n kernel is built: it takes at most half the available memory
-    shared among ``workers``, and at most ``DENSE_MEMORY_CAP``; rounded down to a multiple of
-    1,000 so that small changes in free memory do not change which path a group takes."""
+    shared among ``workers``; rounded down to a multiple of 1,000 so that small changes in free
+    memory do not change how a group is selected."""
     per_entry = DENSE_BYTES_PER_ENTRY[backend]
     if function not in per_entry:
         return 0  # random: no kernel at all
     free = available if available is not None else available_memory()
-    budget = min(free / 2 / max(1, workers), DENSE_MEMORY_CAP[backend])
-    rows = int(math.sqrt(max(budget, 0) / per_entry[function]))
+    rows = int(math.sqrt(max(free / 2 / max(1, workers), 0) / per_entry[function]))
     return rows // 1000 * 1000
 
 
 def default_max_dense_rows(
     function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
 ) -> int:
-    """Largest group on the exact dense path by default: as large as its kernel fits (``kernel_rows``)."""
-    return kernel_rows(function, workers, available, backend)
+    """Largest group on the exact dense path by default: its kernel fits (``kernel_rows``) and
+    takes at most ``DENSE_MEMORY_CAP``, which bounds the time (dense lazy greedy is O(n^2))."""
+    per_entry = DENSE_BYTES_PER_ENTRY[backend]
+    if function not in per_entry:
+        return 0
+    capped = int(math.sqrt(DENSE_MEMORY_CAP[backend] / per_entry[function])) // 1000 * 1000
+    return min(kernel_rows(function, workers, available, backend), capped)
 
 
 def group_bytes(n: int, dim: int, path: str, job) -> int:
@@ -109,7 +114,7 @@ PROCESS_BYTES = 400 << 20
 def _work_bytes(n: int, dim: int, path: str, job) -> int:
     vectors = n * dim * 4
     free = job.cfg.greedy_backend == defaults.GREEDY_BACKENDS[0] and job.objective.name in KERNEL_FREE
-    if path == "dense" and free and n > kernel_rows(job.objective.name, 1, 1 << 62):
+    if path == "dense" and free and n > default_max_dense_rows(job.objective.name, 1, 1 << 62):
         return 4 * vectors + (256 << 20)  # no kernel: the rows as float64 and the pass's blocks
     if path == "dense":
         per_entry = DENSE_BYTES_PER_ENTRY[job.cfg.greedy_backend]
