@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, budgets, defaults, manifest, targeted
+from smart_cli import artifacts, budgets, defaults, manifest, similarity, targeted
 from smart_cli.artifacts import EmbeddingSet, OpenEmbeddings, TasksDoc
 from smart_cli.dense_limit import (
     DENSE_BYTES_PER_ENTRY,
@@ -66,6 +66,9 @@ class SampleConfig:
     #: Bytes the selection may take at once (``8G``, or a number): the kernels' size and how many
     #: groups run at the same time follow it. ``None``: the memory available when it starts.
     max_memory: int | str | None = None
+    #: Where the kernels' products run (torch: ``cuda``, ``cuda:1``, ``cpu``); ``None``: numpy's
+    #: BLAS. The same kernels, bit for bit (``similarity``): never recorded in an artifact.
+    device: str | None = None
 
     def memory(self) -> int:
         """The memory budget in bytes: ``max_memory``, else what is available now."""
@@ -93,6 +96,7 @@ class SampleConfig:
         if self.workers < 1:
             raise UsageError(f"{param('workers')} must be at least 1, got {self.workers}")
         self.memory()  # a malformed --max-memory is a usage error before any work
+        similarity.check_device(self.device)
         mi = targeted.query_objective(self.function, self.lambda_, self.eta, self.query)  # None without a query
         return mi or Objective.of(self.function or defaults.SAMPLE_FUNCTION, self.lambda_)
 
@@ -195,7 +199,9 @@ def pick(
         available = DENSE_MEMORY_CAP["smart"] * 2 if cfg.fixed_dense_limit else cfg.memory()
         kernel = kernel_rows(objective.name, cfg.workers, available, cfg.greedy_backend)
         cache = available // 2 // cfg.workers  # without a kernel: the columns it may keep
-        idx, gains = maximize(emb, b, objective, rng, cfg.greedy_backend, kernel_rows=kernel, cache_bytes=cache)
+        idx, gains = maximize(
+            emb, b, objective, rng, cfg.greedy_backend, kernel_rows=kernel, cache_bytes=cache, device=cfg.device
+        )
     else:
         from smart_cli.sparse import sparse_greedy
 

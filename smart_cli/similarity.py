@@ -135,14 +135,51 @@ class Right:
         return cls(rows, wide, _norms(wide))
 
 
+def check_device(device: str | None) -> None:
+    """A device torch can run the products on, said in one line before any work where it cannot."""
+    if device is None:
+        return
+    from smart_cli.errors import UsageError, param
+
+    try:
+        import torch
+
+        kind = torch.device(device).type
+    except (ImportError, RuntimeError) as exc:
+        raise UsageError(f"unknown {param('device')} {device!r}: {str(exc).splitlines()[0]}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{param('device')} {device}: no CUDA GPU is visible here")
+
+
+def _wide_product(a64: np.ndarray, b64: np.ndarray, device: str | None) -> np.ndarray:
+    """``a64 @ b64.T`` in float64: numpy's BLAS, or torch on ``device`` (``cuda``, ``cpu``, ...).
+
+    Any float64 product lands within the bound the entries are checked against (no TF32 in
+    double precision), so the device changes the time, never a bit of the result.
+    """
+    if device is None:
+        return a64 @ b64.T
+    import torch
+
+    left = torch.from_numpy(a64).to(device)
+    right = torch.from_numpy(b64).to(device)
+    return (left @ right.T).cpu().numpy()
+
+
 def cross(
-    a: np.ndarray, b: np.ndarray | Right, out: np.ndarray | None = None, *, one_thread: bool = False
+    a: np.ndarray,
+    b: np.ndarray | Right,
+    out: np.ndarray | None = None,
+    *,
+    one_thread: bool = False,
+    device: str | None = None,
 ) -> np.ndarray:
     """``a @ b.T`` as float32, each entry the fixed computation's bits (see the module docstring).
 
     ``b`` may be a :class:`Right`, prepared once where many blocks of rows meet the same rows.
     ``one_thread``: check the entries on the calling thread only (BLAS threads are the caller's
-    to limit), for many small products run on threads of the caller's own.
+    to limit), for many small products run on threads of the caller's own. ``device``: where the
+    float64 products run (torch; ``None``: numpy's BLAS); the result is the same.
     """
     right = b if isinstance(b, Right) else Right.of(b)
     a = as_rows(a)
@@ -155,14 +192,15 @@ def cross(
     step = max(1, BLOCK_BYTES // (8 * right.rows.shape[0]))
     for r0 in range(0, a.shape[0], step):
         a64 = a[r0 : r0 + step].astype(np.float64)
-        blk = a64 @ right.wide.T
+        blk = _wide_product(a64, right.wide, device)
         settle = _settle_here if one_thread else _settle
         settle(blk, a[r0 : r0 + step], right.rows, _norms(a64), right.norms, margin, out[r0 : r0 + step])
     return out
 
 
-def gram(x: np.ndarray) -> np.ndarray:
-    """``x @ x.T`` as float32: symmetric, and entry by entry equal to ``cross(x, x)``.
+def gram(x: np.ndarray, device: str | None = None) -> np.ndarray:
+    """``x @ x.T`` as float32: symmetric, and entry by entry equal to ``cross(x, x)``; ``device``
+    as for ``cross``.
 
     Row blocks from the diagonal on, then mirrored: an entry and its mirror are the same fixed
     sum, since products commute exactly.
@@ -179,7 +217,7 @@ def gram(x: np.ndarray) -> np.ndarray:
     step = max(1, BLOCK_BYTES // (8 * n))
     for r0 in range(0, n, step):
         r1 = min(n, r0 + step)
-        blk = a64[r0:r1] @ a64[r0:].T
+        blk = _wide_product(a64[r0:r1], a64[r0:], device)
         _settle(blk, a[r0:r1], a[r0:], na[r0:r1], na[r0:], margin, out[r0:r1, r0:])
     _mirror(out, step)
     return out

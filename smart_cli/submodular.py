@@ -49,14 +49,14 @@ def backend_param(backend: str) -> dict:
     return {} if backend == defaults.GREEDY_BACKENDS[0] else {"greedy_backend": backend}
 
 
-def cosine_kernel(emb: np.ndarray) -> np.ndarray:
+def cosine_kernel(emb: np.ndarray, device: str | None = None) -> np.ndarray:
     """Cosine similarity of the rows (raw, in [-1, 1]) as float32, the same bits on any machine.
 
     Rows already unit-norm (float32 embeddings) keep their exact bits, so the kernel is the
     product E @ E.T of the stored embeddings, each entry summed in the fixed order of
     ``similarity`` rather than in whatever order this machine's BLAS uses.
     """
-    return similarity.gram(similarity.unit_rows(emb))
+    return similarity.gram(similarity.unit_rows(emb), device)
 
 
 def _submodlib_function(objective: Objective, kernel: np.ndarray):
@@ -144,12 +144,14 @@ def maximize(
     backend: str = "smart",
     kernel_rows: int | None = None,
     cache_bytes: int | None = None,
+    device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy order and gains of ``budget`` rows of ``emb`` under ``objective`` (dense kernel).
 
     ``kernel_rows``: above this many rows our engine runs without the n x n kernel where it can
     (``dense_free``: facility location, graph cut, keeping up to ``cache_bytes`` of recently
-    used kernel columns); the picks and gains are the same.
+    used kernel columns); the picks and gains are the same. ``device``: where the kernel's
+    products run (torch, ``cuda`` say); the same kernel, bit for bit.
     """
     if objective.name == "random":
         return random_picks(emb.shape[0], budget, rng)
@@ -161,4 +163,5 @@ def maximize(
             rows = similarity.unit_rows(emb)
             cache = dense_free.CACHE_BYTES if cache_bytes is None else cache_bytes
             return dense_free.lazy_greedy(rows, budget, objective.name, objective.lambda_, cache_bytes=cache)
-    return lazy_greedy(cosine_kernel(emb), budget, objective, backend, symmetric=True)  # gram: symmetric
+    kernel = cosine_kernel(emb, device)
+    return lazy_greedy(kernel, budget, objective, backend, symmetric=True)  # gram: symmetric

@@ -147,3 +147,46 @@ def test_selection_gives_the_same_bytes_under_any_blas_setting(tmp_path: Path) -
     for name, hashes in results.items():
         assert hashes == first, f"{name} differs: {[k for k in first if hashes[k] != first[k]]}"
     assert hashlib.sha256(b"").hexdigest() not in first.values()
+
+
+def test_products_on_a_torch_device_give_the_same_bits() -> None:
+    """The GPU path (``--device cuda``) runs the float64 products in torch; here through CPU
+    tensors, the same code path (no GPU on the machines the tests run on)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((900, 40)).astype(np.float32)
+    assert np.array_equal(similarity.gram(x, device="cpu"), similarity.gram(x))
+    assert np.array_equal(similarity.cross(x[:70], x, device="cpu"), similarity.gram(x)[:70])
+
+
+def test_select_samples_on_a_torch_device_gives_the_same_bytes(tmp_path: Path) -> None:
+    from smart_cli.select_samples import SampleConfig, select_samples
+    from smart_cli.select_tasks import TaskConfig, select_tasks
+
+    es = write_emb_dir(tmp_path / "emb", {"alpha": 150, "beta": 90, "gamma": 60})
+    doc = select_tasks(es, TaskConfig(num_tasks=3, budget=100))
+    plain = select_samples(es, doc, SampleConfig(no_cache=True))
+    assert select_samples(es, doc, SampleConfig(no_cache=True, device="cpu")).equals(plain)
+
+
+@pytest.mark.parametrize(
+    ("device", "message"), [("tpu9", "unknown --device 'tpu9'"), ("cuda", "--device cuda: no CUDA GPU is visible here")]
+)
+def test_a_device_torch_cannot_use_is_one_line(device: str, message: str, tmp_path: Path) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from smart_cli.cli import app
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible: --device cuda is valid here")
+    write_emb_dir(tmp_path / "emb", {"alpha": 30, "beta": 20})
+    tasks = tmp_path / "tasks.json"
+    runner = CliRunner()
+    made = runner.invoke(
+        app, ["select-tasks", str(tmp_path / "emb"), "--num-tasks", "2", "--budget", "10", "--out", str(tasks)]
+    )
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "s.parquet"
+    r = runner.invoke(app, ["select-samples", str(tmp_path / "emb"), str(tasks), "--out", str(out), "--device", device])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+    assert not out.exists()

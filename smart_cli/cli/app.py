@@ -57,6 +57,7 @@ FLAGS = {
     "budget": "--budget",
     "cap": "--cap",
     "dataset": "--dataset",
+    "device": "--device",
     "draws": "--draws",
     "emb_dir": "--emb-dir",
     "dtype": "--dtype",

@@ -226,6 +226,14 @@ def select_samples(
             show_default=False,
         ),
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the dense kernels' products run: cuda, cuda:1 (torch); the same bits as the CPU "
+            "[default: numpy's BLAS on the CPU].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet).
 
@@ -248,6 +256,7 @@ def select_samples(
         eta=eta,
         fixed_dense_limit=engine == "ray",  # the groups run elsewhere: not this machine's memory
         max_memory=max_memory,
+        device=device,
     )
     cfg.objective()  # a wrong option is a usage error before any work (--workers 0 included)
     inputs = stage.SampleInputs(emb_dir, tasks)
