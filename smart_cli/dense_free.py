@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from smart_cli import similarity
 from smart_cli.dense_greedy import _FL, _GC, FUNCTIONS, _pop, _push
@@ -73,25 +73,6 @@ def _column_sums(right: similarity.Right, code: int, progress: Callable[[int], N
     return out
 
 
-@njit(cache=True, parallel=True)
-def _column(bt: np.ndarray, row: np.ndarray, out: np.ndarray) -> None:
-    """``out[i] = <rows_i, row>``, each the fixed sum of ``similarity`` (dimension 0 first, float64,
-    exact products): vectorised across ``i``, never inside one sum, so the bits are the kernel's."""
-    d, n = bt.shape
-    step = 2048
-    for c in prange((n + step - 1) // step):
-        lo = c * step
-        hi = min(n, lo + step)
-        acc = np.zeros(hi - lo)
-        for k in range(d):
-            v = np.float64(row[k])
-            col = bt[k]
-            for i in range(lo, hi):
-                acc[i - lo] += v * np.float64(col[i])
-        for i in range(lo, hi):
-            out[i] = np.float32(acc[i - lo])
-
-
 @njit(cache=True, error_model="numpy")
 def _fl_gain(col: np.ndarray, best: np.ndarray) -> float:
     """One lane of ``dense_greedy._fl_gains``: sum_i max(0, s_ij - best_i) from i = n - 1, the same bits."""
@@ -108,17 +89,14 @@ class _Columns:
 
     def __init__(self, rows: np.ndarray, capacity: int):
         self.rows = rows
-        self.bt = np.ascontiguousarray(rows.T)  # float32, one row per dimension
+        self.columns = similarity.Columns.of(rows)
         self.keep = max(16, capacity // max(1, 4 * rows.shape[0]))
         self.held: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.computed = 0
 
     def get(self, j: int) -> np.ndarray:
         col = self.held.pop(j, None)
         if col is None:
-            col = np.empty(self.rows.shape[0], dtype=np.float32)
-            _column(self.bt, self.rows[j], col)
-            self.computed += 1
+            col = self.columns.against(self.rows[j])
             if len(self.held) >= self.keep:
                 self.held.popitem(last=False)
         self.held[j] = col
@@ -152,13 +130,13 @@ def lazy_greedy(
     if budget == 0:
         return picks, gains
     sums = _column_sums(right, code, progress)
+    unit = right.rows
+    del right  # its float64 copy of the rows is for the first pass only
     lam32 = np.float32(lambda_ or 0.0)
-    diag = similarity.rowwise(right.rows, right.rows)
-    if code == _GC:  # the dense engine's _gc_gain with ts = 0
-        bound = sums - np.float64(np.float32(2.0) * lam32) * 0.0 - (lam32 * diag).astype(np.float64)
-    else:
-        bound = sums
-    _loop(_Columns(right.rows, cache_bytes), code, lam32, sums, diag, bound, picks, gains)
+    diag = similarity.rowwise(unit, unit)
+    # Graph cut: the dense engine's _gc_gain with ts = 0 (its 2 lambda ts term is + 0.0 then).
+    bound = sums - (lam32 * diag).astype(np.float64) if code == _GC else sums
+    _loop(_Columns(unit, cache_bytes), code, lam32, sums, diag, bound, picks, gains)
     return picks, gains
 
 

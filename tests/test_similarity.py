@@ -50,6 +50,9 @@ def test_a_block_a_column_and_the_whole_product_agree() -> None:
     assert np.array_equal(similarity.cross(x[40:90], right), k[40:90])
     assert np.array_equal(similarity.cross(x[7:8], x)[0], k[:, 7])
     assert np.array_equal(similarity.cross(x[40:90], right, one_thread=True), k[40:90])
+    columns = similarity.Columns.of(x)  # a column at a time, summed directly: the same bits
+    assert np.array_equal(columns.against(x[7]), k[:, 7])
+    assert np.array_equal(columns.against(x[299]), k[299])
 
 
 def test_entries_next_to_a_rounding_boundary_follow_the_fixed_order() -> None:
