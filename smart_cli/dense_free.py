@@ -131,7 +131,6 @@ def lazy_greedy(
         return picks, gains
     sums = _column_sums(right, code, progress)
     unit = right.rows
-    del right  # its float64 copy of the rows is for the first pass only
     lam32 = np.float32(lambda_ or 0.0)
     diag = similarity.rowwise(unit, unit)
     # Graph cut: the dense engine's _gc_gain with ts = 0 (its 2 lambda ts term is + 0.0 then).

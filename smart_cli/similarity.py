@@ -21,13 +21,19 @@ Cost, measured with ``scripts/bench_similarity.py``: see the README ("Same bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
 
-#: Rows per float64 block of the product (bounds the float64 buffer: rows x n x 8 bytes).
-BLOCK_BYTES = 16 << 20
+#: Rows (and columns) of the products' square tiles, one per thread at a time (8 MiB of float64
+#: each): square, so that BLAS runs at full speed (a thin strip of rows against all later rows
+#: re-reads and re-packs those rows for every strip).
+TILE = 1024
 #: The bound's multiple of d u |a| |b|: 2 for the two sums (BLAS and fixed), 2 more to spare
 #: (norms are themselves rounded; BLAS may sum pairs first).
 _MARGIN = 4.0 * 2.0**-53
@@ -46,30 +52,35 @@ def _fixed_dot(a: np.ndarray, b: np.ndarray) -> np.float32:
     return np.float32(s)
 
 
-def _settle_rows(
+@njit(cache=True, nogil=True)
+def _settle(
     blk: np.ndarray, a: np.ndarray, b: np.ndarray, na: np.ndarray, nb: np.ndarray, margin: float, out: np.ndarray
 ) -> None:
-    # blk: float64 BLAS values of a @ b.T; out: the fixed computation's float32 values.
-    for i in prange(blk.shape[0]):
-        for j in range(blk.shape[1]):
-            r = blk[i, j]
-            m = margin * na[i] * nb[j]
-            lo = np.float32(r - m)
-            if lo == np.float32(r + m):
-                out[i, j] = lo
-            else:
-                out[i, j] = _fixed_dot(a[i], b[j])
+    # blk: float64 BLAS values of a @ b.T; out: the fixed computation's float32 values. Each row
+    # in two passes, so that the common case (the interval rounds to one float32) is a branch-free
+    # loop the compiler vectorises; the few entries next to a boundary are summed again after.
+    for i in range(blk.shape[0]):
+        row = blk[i]
+        dest = out[i]
+        mi = margin * na[i]
+        near = 0
+        for j in range(row.shape[0]):
+            m = mi * nb[j]
+            lo = np.float32(row[j] - m)
+            dest[j] = lo
+            near += lo != np.float32(row[j] + m)
+        if near:
+            for j in range(row.shape[0]):
+                m = mi * nb[j]
+                if np.float32(row[j] - m) != np.float32(row[j] + m):
+                    dest[j] = _fixed_dot(a[i], b[j])
 
 
-#: The same loops on this thread's cores (numba threads), or on the calling thread alone (for
-#: callers that run many small products on threads of their own; nogil).
-_settle = njit(cache=True, parallel=True)(_settle_rows)
-_settle_here = njit(cache=True, nogil=True)(_settle_rows)
-
-
-def _norms(x: np.ndarray) -> np.ndarray:
+def _norms(rows: np.ndarray) -> np.ndarray:
     # Only a bound enters the margin: any rounding of the norms is covered by its spare factor.
-    return np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)) * (1 + 1e-12)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    _fixed_norms_here(rows, out)
+    return out * (1 + 1e-12)
 
 
 @njit(cache=True, parallel=True)
@@ -88,13 +99,18 @@ def rowwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
-def _fixed_norms(a: np.ndarray, out: np.ndarray) -> None:
+def _norm_rows(a: np.ndarray, out: np.ndarray) -> None:
     for i in prange(a.shape[0]):
         s = 0.0
         for k in range(a.shape[1]):
             s += np.float64(a[i, k]) * np.float64(a[i, k])
         out[i] = np.sqrt(s)
+
+
+#: On this thread's cores; on the calling thread alone (``_norms``: ``Right.of`` runs on threads
+#: of callers' own, and numba's parallel loops must not be entered from two threads at once).
+_fixed_norms = njit(cache=True, parallel=True)(_norm_rows)
+_fixed_norms_here = njit(cache=True, nogil=True)(_norm_rows)
 
 
 def norms(x: np.ndarray) -> np.ndarray:
@@ -122,17 +138,15 @@ def _check(a: np.ndarray, b: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class Right:
-    """The right operand of ``cross``, converted once for many row blocks of the left one."""
+    """The right operand of ``cross``, prepared once for many row blocks of the left one."""
 
     rows: np.ndarray  # float32
-    wide: np.ndarray  # the same rows as float64
     norms: np.ndarray  # bounds of their norms
 
     @classmethod
     def of(cls, b: np.ndarray) -> Right:
         rows = as_rows(b)
-        wide = rows.astype(np.float64)
-        return cls(rows, wide, _norms(wide))
+        return cls(rows, _norms(rows))
 
 
 def check_device(device: str | None) -> None:
@@ -151,14 +165,15 @@ def check_device(device: str | None) -> None:
         raise UsageError(f"{param('device')} {device}: no CUDA GPU is visible here")
 
 
-def _wide_product(a64: np.ndarray, b64: np.ndarray, device: str | None) -> np.ndarray:
-    """``a64 @ b64.T`` in float64: numpy's BLAS, or torch on ``device`` (``cuda``, ``cpu``, ...).
+def _wide_product(a64: np.ndarray, b64: np.ndarray, device: str | None, out: np.ndarray | None = None) -> np.ndarray:
+    """``a64 @ b64.T`` in float64: numpy's BLAS (into ``out`` where given), or torch on ``device``
+    (``cuda``, ``cpu``, ...).
 
     Any float64 product lands within the bound the entries are checked against (no TF32 in
     double precision), so the device changes the time, never a bit of the result.
     """
     if device is None:
-        return a64 @ b64.T
+        return np.matmul(a64, b64.T, out=out)
     import torch
 
     left = torch.from_numpy(a64).to(device)
@@ -177,9 +192,9 @@ def cross(
     """``a @ b.T`` as float32, each entry the fixed computation's bits (see the module docstring).
 
     ``b`` may be a :class:`Right`, prepared once where many blocks of rows meet the same rows.
-    ``one_thread``: check the entries on the calling thread only (BLAS threads are the caller's
-    to limit), for many small products run on threads of the caller's own. ``device``: where the
-    float64 products run (torch; ``None``: numpy's BLAS); the result is the same.
+    ``one_thread``: run on the calling thread only (BLAS threads are the caller's to limit), for
+    many small products run on threads of the caller's own. ``device``: where the float64
+    products run (torch; ``None``: numpy's BLAS); the result is the same.
     """
     right = b if isinstance(b, Right) else Right.of(b)
     a = as_rows(a)
@@ -188,13 +203,9 @@ def cross(
         out = np.empty((a.shape[0], right.rows.shape[0]), dtype=np.float32)
     if out.size == 0:
         return out
-    margin = _MARGIN * a.shape[1]
-    step = max(1, BLOCK_BYTES // (8 * right.rows.shape[0]))
-    for r0 in range(0, a.shape[0], step):
-        a64 = a[r0 : r0 + step].astype(np.float64)
-        blk = _wide_product(a64, right.wide, device)
-        settle = _settle_here if one_thread else _settle
-        settle(blk, a[r0 : r0 + step], right.rows, _norms(a64), right.norms, margin, out[r0 : r0 + step])
+    rows, cols = range(0, a.shape[0], TILE), range(0, right.rows.shape[0], TILE)
+    corners = [(i0, j0) for i0 in rows for j0 in cols]
+    _Tiles(a, _norms(a), right.rows, right.norms, out, device, mirror=False).run(corners, pooled=not one_thread)
     return out
 
 
@@ -202,8 +213,8 @@ def gram(x: np.ndarray, device: str | None = None) -> np.ndarray:
     """``x @ x.T`` as float32: symmetric, and entry by entry equal to ``cross(x, x)``; ``device``
     as for ``cross``.
 
-    Row blocks from the diagonal on, then mirrored: an entry and its mirror are the same fixed
-    sum, since products commute exactly.
+    Square tiles of the upper triangle, each settled straight into the result and copied to its
+    mirror image: an entry and its mirror are the same fixed sum, since products commute exactly.
     """
     a = as_rows(x)
     _check(a, a)
@@ -211,31 +222,85 @@ def gram(x: np.ndarray, device: str | None = None) -> np.ndarray:
     out = np.empty((n, n), dtype=np.float32)
     if n == 0:
         return out
-    a64 = a.astype(np.float64)
-    na = _norms(a64)
-    margin = _MARGIN * a.shape[1]
-    step = max(1, BLOCK_BYTES // (8 * n))
-    for r0 in range(0, n, step):
-        r1 = min(n, r0 + step)
-        blk = _wide_product(a64[r0:r1], a64[r0:], device)
-        _settle(blk, a[r0:r1], a[r0:], na[r0:r1], na[r0:], margin, out[r0:r1, r0:])
-    _mirror(out, step)
+    na = _norms(a)
+    starts = range(0, n, TILE)
+    corners = [(i0, j0) for i0 in starts for j0 in starts if j0 >= i0]
+    _Tiles(a, na, a, na, out, device, mirror=True).run(corners, pooled=True)
     return out
 
 
-@njit(cache=True, parallel=True)
-def _mirror(out: np.ndarray, step: int) -> None:
-    # Below each row block's diagonal start, copy from the transposed entry, 64 x 64 tiles at a
-    # time so that both the reads and the writes stay in cache.
-    n = out.shape[0]
-    tile = 64
-    for ti in prange((n + tile - 1) // tile):
-        i0 = ti * tile
-        for j0 in range(0, i0 + tile, tile):
-            for i in range(i0, min(n, i0 + tile)):
-                stop = min(j0 + tile, i - i % step)
-                for j in range(j0, stop):
-                    out[i, j] = out[j, i]
+@dataclass(frozen=True)
+class _Tiles:
+    """``out = a @ b.T`` settled tile by tile (``TILE`` x ``TILE``, one float64 tile per thread);
+    ``mirror``: ``b`` is ``a``, and each tile off the diagonal is copied to its mirror image."""
+
+    a: np.ndarray
+    na: np.ndarray
+    b: np.ndarray
+    nb: np.ndarray
+    out: np.ndarray
+    device: str | None
+    mirror: bool
+    scratch: threading.local = field(default_factory=threading.local)
+
+    def run(self, corners: list[tuple[int, int]], pooled: bool) -> None:
+        """The tiles at ``corners``: on threads of their own (one per core, each running BLAS on
+        one thread), or all on the calling thread."""
+        if not pooled:
+            for corner in corners:
+                self.one(corner)
+            return
+        with _one_blas_thread():
+            if len(corners) == 1:  # a small product: no pool to set up
+                self.one(corners[0])
+                return
+            with ThreadPoolExecutor(max_workers=min(_cores(), len(corners))) as pool:
+                for _ in pool.map(self.one, corners):
+                    pass
+
+    def one(self, corner: tuple[int, int]) -> None:
+        """One tile, its top-left corner at ``corner``."""
+        i0, j0 = corner
+        i1, j1 = min(self.a.shape[0], i0 + TILE), min(self.b.shape[0], j0 + TILE)
+        if not hasattr(self.scratch, "buf"):  # reused: no page faults per tile
+            self.scratch.buf = np.empty(min(TILE, self.a.shape[0]) * min(TILE, self.b.shape[0]))
+        blk = self.scratch.buf[: (i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+        left = self.a[i0:i1].astype(np.float64)
+        right = left if self.mirror and j0 == i0 else self.b[j0:j1].astype(np.float64)
+        blk = _wide_product(left, right, self.device, blk)
+        margin = _MARGIN * self.a.shape[1]
+        tile = self.out[i0:i1, j0:j1]
+        _settle(blk, self.a[i0:i1], self.b[j0:j1], self.na[i0:i1], self.nb[j0:j1], margin, tile)
+        if self.mirror and j0 != i0:
+            _transpose(tile, self.out[j0:j1, i0:i1])
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS on the calling thread only, while the tiles run on threads of their own: BLAS's own
+    threads meet at a barrier after every product, and on a busy machine (2 cores shared with
+    other jobs) a thread descheduled there kept the others spinning: a 300-row kernel measured
+    46 ms with them, 12 ms without. threadpoolctl comes with scikit-learn (a sentence-transformers
+    dependency); without it BLAS is left as it is, with the same result."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+@njit(cache=True, nogil=True)
+def _transpose(src: np.ndarray, dst: np.ndarray) -> None:
+    # 64 x 64 blocks, so that both the reads and the writes stay in cache.
+    rows, cols = src.shape
+    for i0 in range(0, rows, 64):
+        for j0 in range(0, cols, 64):
+            for j in range(j0, min(cols, j0 + 64)):
+                for i in range(i0, min(rows, i0 + 64)):
+                    dst[j, i] = src[i, j]
 
 
 @njit(cache=True, parallel=True)

@@ -55,6 +55,27 @@ def test_a_block_a_column_and_the_whole_product_agree() -> None:
     assert np.array_equal(columns.against(x[299]), k[299])
 
 
+@pytest.mark.parametrize("tile", [7, 64])
+def test_tiles_of_any_size_give_the_same_bits(tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Products run in square tiles (threads, transposed copies, edge tiles): the bits are the
+    fixed sum's whatever the tiling, boundary entries included."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((150, 19)).astype(np.float32)
+    x[[3, 100]] = 0.0
+    x[[3, 100], :3] = [2.0**-60, 1.0, -1.0]  # against the rows below: 0 in the fixed order only
+    x[[50, 140]] = 0.0
+    x[[50, 140], :3] = 1.0
+    expect = np.array([[fixed_sum(a, b) for b in x] for a in x], dtype=np.float32)
+    assert expect[3, 140] == 0 and expect[140, 100] == 0
+    whole = similarity.gram(x)  # one tile
+    monkeypatch.setattr(similarity, "TILE", tile)
+    assert np.array_equal(whole, expect)
+    assert np.array_equal(similarity.gram(x), expect)
+    assert np.array_equal(similarity.gram(x, device="cpu"), expect)
+    assert np.array_equal(similarity.cross(x[5:120], x), expect[5:120])
+    assert np.array_equal(similarity.cross(x[5:120], similarity.Right.of(x), one_thread=True), expect[5:120])
+
+
 def test_entries_next_to_a_rounding_boundary_follow_the_fixed_order() -> None:
     # The fixed order gives (2^-60 + 1) - 1 = 0; pairing 1 with -1 first gives 2^-60 instead.
     a = np.array([[2.0**-60, 1.0, -1.0]], dtype=np.float32)
