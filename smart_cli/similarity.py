@@ -22,6 +22,7 @@ Cost, measured with ``scripts/bench_similarity.py``: see the README ("Same bytes
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -219,7 +220,7 @@ def gram(x: np.ndarray, device: str | None = None) -> np.ndarray:
     a = as_rows(x)
     _check(a, a)
     n = a.shape[0]
-    out = np.empty((n, n), dtype=np.float32)
+    out = _square(n)
     if n == 0:
         return out
     na = _norms(a)
@@ -227,6 +228,22 @@ def gram(x: np.ndarray, device: str | None = None) -> np.ndarray:
     corners = [(i0, j0) for i0 in starts for j0 in starts if j0 >= i0]
     _Tiles(a, na, a, na, out, device, mirror=True).run(corners, pooled=True)
     return out
+
+
+def _square(n: int) -> np.ndarray:
+    """An uninitialised n x n float32 array; a large one on small pages mapped up front
+    (``MAP_POPULATE``): numpy asks for huge pages on large arrays, and where the system first has
+    to compact memory to find them, touching a fresh 1.5 GB kernel took 1-5 s (0.5 s this way),
+    longer than computing it."""
+    populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux
+    if not populate or n * n * 4 < _POPULATE_BYTES:
+        return np.empty((n, n), dtype=np.float32)
+    pages = mmap.mmap(-1, n * n * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    return np.frombuffer(pages, dtype=np.float32).reshape(n, n)  # unmapped with the array
+
+
+#: Kernels from this size on get pages of their own (``_square``).
+_POPULATE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
