@@ -26,10 +26,12 @@ DENSE_BYTES_PER_ENTRY = {
 }
 #: Most memory one dense kernel may take by default, whatever the machine has; it also bounds the
 #: time (dense lazy greedy is O(n^2) per group). submodlib: near the measured 3.6 GB of a
-#: 20,000-row FL group. Our engine: 32,000-row FL groups (a 4 GB kernel). Measured on 2 cores,
-#: b = n / 10: 20,000 rows 7-10 s of kernel and 2.8 s of greedy; 50,000 rows (given
-#: ``--max-dense-rows`` and the memory) 70 s and 18 s, 9.9 GB peak.
-DENSE_MEMORY_CAP = {"smart": 4 << 30, "submodlib": 2 << 30}
+#: 20,000-row FL group. Our engine: 51,000-row FL and GC groups (a 10 GiB kernel; 29,000 rows for
+#: log determinant), so that groups of 50,000 rows are exact by default where the kernel also fits
+#: half the memory available per worker (``kernel_rows``: on a 24 GB machine with ~20 GB free,
+#: one worker). Measured on 2 shared cores, b = n / 10: see the README's cost table ("Dense
+#: greedy"); 50,000 rows take about a minute, kernel and greedy.
+DENSE_MEMORY_CAP = {"smart": 10 << 30, "submodlib": 2 << 30}
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

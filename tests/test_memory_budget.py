@@ -31,7 +31,8 @@ def test_what_is_not_a_size_is_refused(text):
 def test_the_budget_sets_the_default_dense_limit():
     small = SampleConfig(max_memory="64M", workers=2)  # a 64 MiB budget for two workers
     assert small.dense_limit("logdet") == kernel_rows("logdet", 2, 64 << 20) < small.dense_limit("fl") < 3_000
-    assert SampleConfig(max_memory="16G").dense_limit("fl") == 32_000 < kernel_rows("fl", 1, 16 << 30)
+    assert SampleConfig(max_memory="24G").dense_limit("fl") == 51_000 < kernel_rows("fl", 1, 24 << 30)
+    assert SampleConfig(max_memory="16G").dense_limit("fl") == 46_000 == kernel_rows("fl", 1, 16 << 30)
     assert SampleConfig(max_memory="16G", max_dense_rows=50_000).dense_limit("fl") == 50_000  # given: kept
 
 
@@ -61,10 +62,11 @@ def test_items_that_do_not_fit_together_run_one_at_a_time():
 
 
 def test_group_estimates_hold_the_process_and_a_kernel_only_where_one_is_built():
-    job = GroupJob(Objective.of("fl"), SampleConfig(), 50_000)
-    small, big = group_bytes(10_000, 384, "dense", job), group_bytes(50_000, 384, "dense", job)
+    job = GroupJob(Objective.of("fl"), SampleConfig(), 60_000)
+    small, big = group_bytes(10_000, 384, "dense", job), group_bytes(60_000, 384, "dense", job)
     assert small >= PROCESS_BYTES + 4 * 10_000**2  # the kernel of a group that fits one
-    assert big < PROCESS_BYTES + 4 * 50_000**2 // 10  # no kernel past the kernel limit
+    assert group_bytes(50_000, 384, "dense", job) >= PROCESS_BYTES + 4 * 50_000**2
+    assert big < PROCESS_BYTES + 4 * 60_000**2 // 10  # no kernel past the kernel limit (51,000 rows)
     logdet = GroupJob(Objective.of("logdet"), SampleConfig(), 18_000)
     assert group_bytes(10_000, 384, "dense", logdet) > small
 

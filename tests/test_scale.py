@@ -43,9 +43,12 @@ def synthetic(request, tmp_path_factory):
         ("gc", 1, 16 << 30, 5_000, "submodlib"),  # tolist: 72 B per entry
         ("logdet", 1, 16 << 30, 5_000, "submodlib"),
         ("fl", 2, 4 << 30, 10_000, "submodlib"),  # half of 4 GiB shared by two workers
-        ("fl", 1, 16 << 30, 32_000, "smart"),  # capped at 4 GiB: sqrt(4 GiB / 4 B), the kernel read in place
-        ("gc", 1, 16 << 30, 32_000, "smart"),
-        ("logdet", 1, 16 << 30, 18_000, "smart"),  # + the b x n float64 state
+        ("fl", 1, 24 << 30, 51_000, "smart"),  # capped at 10 GiB: sqrt(10 GiB / 4 B), the kernel read in place
+        ("gc", 1, 24 << 30, 51_000, "smart"),
+        ("logdet", 1, 24 << 30, 29_000, "smart"),  # + the b x n float64 state
+        ("fl", 1, 16 << 30, 46_000, "smart"),  # below the cap: half of 16 GiB holds the kernel
+        ("fl", 1, 19 << 30, 50_000, "smart"),  # a 24 GB machine with 19 GiB free: 50,000 rows exact
+        ("logdet", 1, 16 << 30, 26_000, "smart"),
         ("fl", 2, 4 << 30, 16_000, "smart"),
         ("fl", 1, 0, 0, "smart"),
         ("random", 1, 16 << 30, 0, "smart"),
@@ -59,7 +62,7 @@ def test_default_max_dense_rows(function, workers, available, expected, backend)
 
 def test_a_kernel_past_the_default_limit_is_built_where_it_fits():
     assert kernel_rows("fl", 1, 24 << 30) == 56_000  # sqrt(12 GiB / 4 B)
-    assert default_max_dense_rows("fl", 1, 24 << 30) == 32_000
+    assert default_max_dense_rows("fl", 1, 24 << 30) == 51_000
 
 
 def _groups(table, es, doc):
