@@ -2,7 +2,11 @@
 """Static embedding on real-length prompts: today's encoder (the reference path) against the compiled path.
 
 Prompts: a seeded sample of the realistic-length synthetic FLAN (``flan_synth.py``; generated into
-``--work`` at ``--scale`` unless ``--data`` names parquet files with an ``inputs`` column). Each variant
+``--work`` at ``--scale`` unless ``--data`` names parquet files with an ``inputs`` column), or of real text
+(``--texts``): a ``.jsonl`` file (field ``inputs``, ``prompt`` or ``text``), a ``.parquet`` file (column
+``inputs``), or text files (a file or a folder of them), each cut at blank lines into prompts whose lengths
+are drawn from ``flan_synth``'s length model. The synthetic prompts' words come from the model's
+vocabulary, so its word table is warm after a few shards; real text keeps meeting new words. Each variant
 runs in a fresh process that loads the static model (from ``$SMART_CLI_CACHE``, distilling it there first
 if needed) and encodes the sample in shards of ``--shard-rows`` as ``embed`` does; reported: MB of prompt
 text (UTF-8) per second, rows/s, CPU seconds (the machine may be shared: wall time counts waiting for a
@@ -11,6 +15,9 @@ every text within the window.
 
     python scripts/bench_static.py                    # 60,000 prompts, reference vs compiled (512 and no window)
     python scripts/bench_static.py --n 20000 --variants fast512
+    python scripts/bench_static.py --texts DOCS/ --variants reference,fast512,fast512@OLD_CHECKOUT
+
+``VARIANT@PATH`` runs the variant with the ``smart_cli`` of another checkout (a fast path before a change).
 """
 
 from __future__ import annotations
@@ -40,6 +47,43 @@ VARIANTS = {  # name: (compiled path, window)
 }
 
 
+def read_texts(path: Path, seed: int) -> list[str]:
+    """Prompts from jsonl, parquet, or text files cut at blank lines into realistic lengths."""
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".parquet":
+        return pq.read_table(path, columns=["inputs"]).column("inputs").to_pylist()
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        key = next(k for k in ("inputs", "prompt", "text") if k in rows[0])
+        return [row[key] for row in rows]
+    from bench_scale import SOURCES
+    from flan_synth import draw_lengths
+
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    rng = np.random.default_rng(seed)
+    sources = [s[0] for s in SOURCES]
+    weights = np.array([s[2] for s in SOURCES], dtype=np.float64)  # each source's share of FLAN's rows
+    prompts: list[str] = []
+    for f in files:
+        paragraphs = [p.strip() for p in f.read_text(encoding="utf-8", errors="replace").split("\n\n") if p.strip()]
+        lengths = iter(
+            draw_lengths(
+                rng, str(rng.choice(sources, p=weights / weights.sum())), rng.random(len(paragraphs) + 1) < 0.3
+            )
+        )
+        want, parts, size = next(lengths), [], 0
+        for p in paragraphs:
+            parts.append(p)
+            size += len(p) + 2
+            if size >= want:
+                prompts.append("\n\n".join(parts))
+                want, parts, size = next(lengths), [], 0
+        if parts:
+            prompts.append("\n\n".join(parts))
+    return prompts
+
+
 def sample_texts(args) -> Path:
     """The sample, as one arrow file under --work (made once)."""
     import pyarrow as pa
@@ -49,6 +93,9 @@ def sample_texts(args) -> Path:
     out = work / f"sample-{args.n}-{args.seed}.arrow"
     if out.exists():
         return out
+    if args.texts:
+        column = pa.array(read_texts(Path(args.texts), args.seed), type=pa.large_string())
+        return _write_sample(out, column, args)
     data = Path(args.data) if args.data else work / "data"
     if not args.data and not (data / "_done").exists():
         from bench_scale import write_dataset
@@ -59,6 +106,13 @@ def sample_texts(args) -> Path:
         print(f"generated {n:,} realistic-length rows in {time.perf_counter() - t0:.0f} s", flush=True)
     files = sorted(data.glob("*.parquet")) if data.is_dir() else sorted(Path().glob(str(data)))
     column = pa.concat_tables([pq.read_table(f, columns=["inputs"]) for f in files]).column("inputs")
+    return _write_sample(out, column, args)
+
+
+def _write_sample(out: Path, column, args) -> Path:
+    import pyarrow as pa
+
+    work = Path(args.work)
     rng = np.random.default_rng(args.seed)
     take = np.sort(rng.choice(len(column), min(args.n, len(column)), replace=False))
     work.mkdir(parents=True, exist_ok=True)
@@ -72,10 +126,13 @@ def worker(sample: str, variant: str, shard_rows: int, vectors: str) -> None:
     """One variant in this (fresh) process; prints one JSON line."""
     import pyarrow as pa
 
+    if "@" in variant:  # another checkout's smart_cli
+        sys.path.insert(0, str(Path(variant.split("@", 1)[1]).resolve()))
+
     from smart_cli import backends
     from smart_cli.backends.static import StaticEncoder
 
-    fast, window = VARIANTS[variant]
+    fast, window = VARIANTS[variant.split("@")[0]]
     texts = pa.ipc.open_file(sample).read_all().column("inputs").to_pylist()
     t0 = time.perf_counter()
     enc = StaticEncoder.load(backends.DEFAULT_MODEL, max_tokens=window or None, fast=fast)
@@ -116,6 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=60_000, help="prompts in the sample")
     ap.add_argument("--data", default=None, help="parquet file, folder or glob with an inputs column")
+    ap.add_argument("--texts", default=None, help="real prompts: a .jsonl, a .parquet, or a text file or folder")
     ap.add_argument("--scale", type=float, default=0.01, help="scale of the generated data (without --data)")
     ap.add_argument("--variants", default="reference,fast0,fast512")
     ap.add_argument("--shard-rows", type=int, default=8192, help="texts per encode call (embed's --shard-rows)")
@@ -128,10 +186,14 @@ def main() -> None:
         worker(args.worker[0], args.worker[1], args.shard_rows, args.worker[2])
         return
     sample = sample_texts(args)
+
+    def path_of(variant: str) -> Path:
+        return Path(args.work) / f"vectors-{variant.replace('/', '_').replace('@', '-at-')}.npy"
+
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; sample {sample}", flush=True)
     rows, vecs = [], {}
     for variant in args.variants.split(","):
-        path = Path(args.work) / f"vectors-{variant}.npy"
+        path = path_of(variant)
         cmd = [
             sys.executable,
             __file__,
@@ -162,12 +224,13 @@ def main() -> None:
         for variant, got in vecs.items():
             if variant == "reference":
                 continue
+            name, _, _ = variant.partition("@")
             same = (got == ref).all(axis=1)
             line = f"  {variant}: {int(same.sum()):,} of {len(ref):,} rows byte-identical to the reference"
-            if VARIANTS[variant][1] == 0:
+            if VARIANTS[name][1] == 0:
                 assert got.tobytes() == ref.tobytes(), f"{variant} differs from the reference"
             else:
-                within = np.load(Path(args.work) / f"vectors-{variant}-within.npy")
+                within = np.load(path_of(variant).with_name(path_of(variant).stem + "-within.npy"))
                 assert same[within].all(), f"{variant}: a text within the window differs from the reference"
                 line += f"; all {int(within.sum()):,} texts within the window are"
             print(line, flush=True)

@@ -48,6 +48,12 @@ SPECIAL = [
     "full-width ＨＥＬＬＯ ｗｏｒｌｄ １２３",
     "numbers 3.14159, 1,000,000 and 12:30pm; e-mail a.b@c.de",
     "Mixed CASE WordPiece-ish: Unbelievably, TOKENIZATION works!",
+    # characters that are always a piece of their own (CJK ideographs, U+2010-U+2027, U+3001-U+3003), at
+    # the edges of their ranges and beside letters, marks and the characters just outside the ranges
+    "東京abc東京 x中\u0301a 中\u0301\u0308 ab\u4e00cd\u9fffEF \u3400\u4dbf\uf900\ufaff\u33ff\u4dc0\ufb00",
+    "a\u2010b\u2027C\u200fd\u2028e\u2030f “quoted”—dash–en…dots x、y。z〃w\u3000v\u3004",
+    "supplementary \U00020000\U0002a6df\U0002b820\U0002b91f\U0002b920 ideographs",
+    "Ａ中Ｂ日本語のテキスト、かな。한국어—テスト",
 ]
 
 
@@ -172,3 +178,72 @@ def test_embed_max_tokens_flag(tiny_dataset, static_cache, tmp_path, monkeypatch
         app, ["embed", tiny_dataset, "--out", str(tmp_path / "y"), "--backend", "static", "--max-tokens", "-1"]
     )
     assert neg.exit_code == 2 and "--max-tokens must be at least 0" in neg.output
+
+
+def _sums_one_by_one(tok, vectors, unk, texts, window=0):
+    """The bag-of-tokens sums of the definition: the tokenizer on each whole text, ids added in order."""
+    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+    cut = np.zeros(len(texts), dtype=bool)
+    for row, text in enumerate(texts):
+        ids = [i for i in tok.encode(text, add_special_tokens=False).ids if unk is None or i != unk]
+        cut[row] = bool(window) and len(ids) > window
+        for i in ids[:window] if window else ids:
+            out[row] += vectors[i]
+    return out, cut
+
+
+def _bert_tokenizer(vocab: dict[str, int], lowercase: bool, chinese: bool, max_chars: int):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=max_chars))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase, handle_chinese_chars=chinese)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.add_special_tokens(["[PAD]", "[UNK]"])
+    return tok
+
+
+@pytest.mark.parametrize(
+    "lowercase, chinese, keep_unk, window",
+    [(True, True, False, 0), (False, True, False, 7), (True, False, True, 0), (False, False, True, 5)],
+)
+def test_other_bert_tokenizers(static_encoder, lowercase, chinese, keep_unk, window):
+    """Cased and uncased, CJK set apart or not, unknown tokens kept or dropped, a vocabulary with holes (so
+    the compiled WordPiece meets words it cannot cover) and short words only: the same sums as the tokenizer
+    on each whole text."""
+    rng = np.random.default_rng(7)
+    full = static_encoder._tok.get_vocab()
+    holes = {t for t in full if t not in ("[PAD]", "[UNK]") and rng.random() < 0.3}
+    vocab = {t: i for i, t in enumerate(sorted(set(full) - holes))}
+    tok = _bert_tokenizer(vocab, lowercase, chinese, max_chars=12)
+    assert static_fast.supports(tok)
+    vectors = rng.standard_normal((len(vocab), 8)).astype(np.float32)
+    unk = None if keep_unk else vocab["[UNK]"]
+    texts = SPECIAL + random_texts(400, seed=4)
+    bag = static_fast.WordBag(tok, vectors, unk)
+    got, cut, refused = bag.sums(texts, window)
+    assert bag._vocab is not None and refused == [2, 4]
+    keep = [i for i in range(len(texts)) if i not in refused]
+    expected, expected_cut = _sums_one_by_one(tok, vectors, unk, [texts[i] for i in keep], window)
+    assert got[keep].tobytes() == expected.tobytes()
+    assert np.array_equal(cut[keep], expected_cut) and (expected_cut.any() or not window)
+
+
+def test_one_thread_and_all_threads_give_the_same_bytes(path, monkeypatch):
+    """The scans run in parallel over texts and the table is filled serially from their lists, so neither the
+    number of threads, nor how texts are shared among them, nor the scan blocks change a byte or an entry."""
+    import numba
+
+    texts = SPECIAL + random_texts(600, seed=5, longest=900)
+    results = []
+    for threads, chunk, scan in ((1, 16, 1 << 24), (numba.config.NUMBA_NUM_THREADS, 1, 256), (None, 0, 1 << 24)):
+        monkeypatch.setattr(static_fast, "_CHUNK", chunk)
+        monkeypatch.setattr(static_fast, "_SCAN_BYTES", scan)
+        before = numba.get_num_threads()
+        numba.set_num_threads(threads or before)
+        try:
+            bag = StaticEncoder(path)._bag
+            sums, cut, _ = bag.sums(texts, 64)
+        finally:
+            numba.set_num_threads(before)
+        results.append((sums.tobytes(), cut.tobytes(), bag._keys[: bag._meta[1]].tobytes()))
+    assert results[0] == results[1] == results[2]

@@ -1,13 +1,16 @@
 """The static encoder's fast path: texts to bag-of-tokens sums through a word table, in numba, on all cores.
 
 ``WordBag`` keeps the word table (``wordbag.py`` describes it) across calls: a piece of text is tokenized
-by the real tokenizer the first time it is seen and looked up afterwards. A call (``sums``):
+the first time it is seen and looked up afterwards. A call (``sums``), every scan in parallel over texts:
 
-1. every text is summed in parallel from the pieces already known (most texts, once the table is warm);
-2. the texts that met an unknown piece are scanned once more, serially, putting their unknown pieces into
-   the table (each once), up to each text's token window;
-3. those pieces are tokenized by the tokenizer in one batch;
+1. every text is summed from the pieces already known (most texts, once the table is warm);
+2. the texts that met an unknown piece are scanned again, listing their unknown pieces up to each text's
+   token window (a count, then the list); the lists go into the table serially, each piece once;
+3. the new pieces are tokenized: plain ones (ASCII letters and digits, or one ASCII punctuation character)
+   by the compiled WordPiece of ``wordpiece.py``, in parallel; the others by the tokenizer, in one batch;
 4. the texts of step 2 are summed again, now from known pieces only.
+
+The table, and so every sum, is the same however many threads run and however texts are shared among them.
 
 Only the first ``window`` tokens of a text are tokenized and summed (0: all); the rest of a long prompt
 is cut into pieces but never looked up. Which tokenizers qualify (``supports``): BERT's normaliser and
@@ -23,12 +26,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
-from smart_cli.backends import wordbag
+from smart_cli.backends import wordbag, wordpiece
 
 _MAX_ENTRIES = 1 << 21  # the table starts afresh between calls beyond this many pieces ...
 _MAX_KEY_BYTES = 1 << 27  # ... or this many bytes of them
+_SCAN_BYTES = 1 << 24  # text scanned for missing pieces at a time (bounds the list of pieces found)
+_CHUNK = 16  # texts a thread takes at a time
 
 
 def supports(tok) -> bool:
@@ -52,12 +58,19 @@ class WordBag:
         self._unk = unk
         self._lower = bool(spec["normalizer"].get("lowercase", False))
         self._max_chars = int(spec["model"]["max_input_chars_per_word"])
-        self._cls = wordbag.byte_classes()
+        # An over-long plain piece is one unknown token: skipped unread where model2vec drops it, else looked up.
+        self._skip_chars = self._max_chars if unk is not None else 1 << 62
+        self._cls = wordbag.byte_classes(bool(spec["normalizer"].get("handle_chinese_chars", True)))
         self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         added = tok.get_added_tokens_decoder().values()
         self._added = [t.content.encode() for t in added if t.content]
         self._added_lower = [t.content.lower().encode() for t in added if t.content and t.normalized]
         self._spaced_added = any(not t.content.strip() or any(c.isspace() for c in t.content) for t in added)
+        vocab = tok.get_vocab(with_added_tokens=False)
+        unk_token = spec["model"].get("unk_token")
+        self._vocab = wordpiece.vocab_table(vocab) if unk_token in vocab else None
+        self._vocab_unk = int(vocab[unk_token]) if unk_token in vocab else -1
+        self._prefix = np.frombuffer(str(spec["model"].get("continuing_subword_prefix") or "").encode(), dtype=np.uint8)
         self._reset()
 
     def _reset(self, entries: int = 1 << 16, key_bytes: int = 1 << 20, ids: int = 1 << 18) -> None:
@@ -132,19 +145,33 @@ class WordBag:
         return out, state == 1, refused
 
     def _sum(self, blob, starts, ends, todo, window: int, out, state) -> None:
-        cls, lower, most = self._cls, self._lower, self._max_chars
+        cls, lower, most = self._cls, self._lower, self._skip_chars
         table, ids, vectors = self._table(), self._ids, self._vectors
-        wordbag.bag_sums(blob, starts, ends, todo, cls, lower, most, window, table, ids, vectors, out, state)
+        with _chunks():
+            wordbag.bag_sums(blob, starts, ends, todo, cls, lower, most, window, table, ids, vectors, out, state)
 
     def _add_missing(self, blob, starts, ends, todo, window: int) -> None:
-        first, q = self.entries, 0
-        cls, lower, most = self._cls, self._lower, self._max_chars
-        while True:
-            q = wordbag.add_missing(blob, starts, ends, todo, q, cls, lower, most, window, self._table(), self._meta)
-            if q < 0:
-                break
-            self._grow()
-        self._tokenize(first, self.entries)
+        """Put the pieces texts ``todo`` lack into the table and tokenize them: the texts are scanned in
+        parallel, a block of at most ``_SCAN_BYTES`` at a time; only the insertion is serial."""
+        first = self.entries
+        cls, lower, most = self._cls, self._lower, self._skip_chars
+        for block in _blocks(todo, ends[todo] - starts[todo], _SCAN_BYTES):
+            counts = np.zeros(len(block), dtype=np.int64)
+            with _chunks():
+                wordbag.count_missing(blob, starts, ends, block, cls, lower, most, window, self._table(), counts)
+            offsets = np.zeros(len(block), dtype=np.int64)
+            np.cumsum(counts[:-1], out=offsets[1:])
+            found = np.zeros((int(counts.sum()), 3), dtype=np.int64)
+            with _chunks():
+                wordbag.list_missing(blob, starts, ends, block, cls, lower, most, window, self._table(), offsets, found)
+            q = 0
+            while (q := wordbag.insert_missing(blob, found, q, self._table(), self._meta)) >= 0:
+                self._grow()
+        try:
+            self._tokenize(first, self.entries)
+        except BaseException:
+            self._reset()  # entries left untokenized would never be filled in
+            raise
 
     def _grow(self) -> None:
         """Double whichever part of the table is full: the entries (and their slots), or the key bytes."""
@@ -159,21 +186,42 @@ class WordBag:
             wordbag.rehash(self._slots, self._hash, n)
 
     def _tokenize(self, lo: int, hi: int) -> None:
-        """Tokenize entries lo..hi-1 with the tokenizer itself (unknown-token ids dropped, as model2vec does)."""
+        """Tokenize entries lo..hi-1 (unknown-token ids dropped, as model2vec does): plain pieces by the
+        compiled WordPiece (``wordpiece.py``) in parallel, the others by the tokenizer itself."""
         if hi <= lo:
             return
-        keys, koff, klen = self._keys, self._koff, self._klen
-        words = [keys[koff[k] : koff[k] + klen[k]].tobytes().decode("utf-8") for k in range(lo, hi)]
-        ids, piece = self._encode_pieces(words)
-        keep = ids != self._unk if self._unk is not None else np.ones(len(ids), dtype=bool)
-        ids, piece = ids[keep], piece[keep]
-        lens = np.bincount(piece, minlength=len(words)).astype(np.int64)
+        koff, klen = self._koff, self._klen
+        lens = np.full(hi - lo, -1, dtype=np.int64)
+        scratch_off = np.zeros(hi - lo, dtype=np.int64)
+        np.cumsum(klen[lo : hi - 1], out=scratch_off[1:])
+        scratch = np.zeros(int(klen[lo:hi].sum()), dtype=np.int32)
+        if self._vocab is not None:
+            unk, drop = self._vocab_unk, -1 if self._unk is None else int(self._unk)
+            rules = (self._cls, self._vocab, self._prefix, self._max_chars, unk, drop)
+            with _chunks():
+                wordpiece.word_pieces(self._keys, koff, klen, lo, hi, *rules, scratch, scratch_off, lens)
+        plain = lens >= 0
+        ids = scratch[_gather(scratch_off[plain], lens[plain])]
+        ioff = np.zeros(hi - lo, dtype=np.int64)
+        ioff[plain] = np.cumsum(lens[plain]) - lens[plain]
+        rest = np.flatnonzero(~plain)
+        if len(rest):
+            keys = self._keys
+            words = [keys[koff[lo + k] : koff[lo + k] + klen[lo + k]].tobytes().decode("utf-8") for k in rest]
+            more, piece = self._encode_pieces(words)
+            if self._unk is not None:
+                keep = more != self._unk
+                more, piece = more[keep], piece[keep]
+            counts = np.bincount(piece, minlength=len(words)).astype(np.int64)
+            ioff[rest] = len(ids) + np.cumsum(counts) - counts
+            lens[rest] = counts
+            ids = np.concatenate([ids, more])
         used = int(self._meta[2])
         need = used + len(ids)
         if need > len(self._ids):
             self._ids = _resized(self._ids, max(need, 2 * len(self._ids)))
         self._ids[used:need] = ids
-        self._ioff[lo:hi] = used + np.concatenate([[0], np.cumsum(lens)[:-1]])
+        self._ioff[lo:hi] = used + ioff
         self._ilen[lo:hi] = lens
         self._meta[2] = need
 
@@ -192,6 +240,25 @@ class WordBag:
         ids = np.asarray(enc.ids, dtype=np.int32)
         first = np.fromiter((o[0] for o in enc.offsets), dtype=np.int64, count=len(ids))
         return ids, np.searchsorted(starts, first, side="right") - 1
+
+
+def _blocks(todo: np.ndarray, lengths: np.ndarray, size: int) -> list[np.ndarray]:
+    """``todo`` in runs of texts that start within the same ``size`` bytes of the texts' total."""
+    first = (np.cumsum(lengths) - lengths) // size
+    return np.split(todo, np.flatnonzero(np.diff(first)) + 1)
+
+
+def _gather(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Positions ``starts[j] .. starts[j] + lens[j] - 1`` for every j, in order."""
+    total = int(lens.sum())
+    firsts = np.cumsum(lens) - lens
+    return np.repeat(starts - firsts, lens) + np.arange(total, dtype=np.int64)
+
+
+def _chunks():
+    """Dynamic scheduling of prange loops: texts differ in length by orders of magnitude, so equal shares of
+    texts per thread would leave one core idle behind the other."""
+    return numba.parallel_chunksize(_CHUNK)
 
 
 def _resized(a: np.ndarray, size: int) -> np.ndarray:

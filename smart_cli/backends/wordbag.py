@@ -4,7 +4,9 @@ Texts arrive as one UTF-8 byte string (``blob``) with each text's ``[start, end)
 *pieces* at the places where a BERT tokenizer always cuts them, whatever the rest of the text holds:
 ASCII whitespace (space, tab, newline, return) separates pieces and is dropped; each ASCII punctuation
 character is a piece of its own. Every other byte (letters, digits, ASCII control characters, all of
-UTF-8's multi-byte characters) stays inside its piece. The tokenizer's normaliser and pre-tokenizer act
+UTF-8's multi-byte characters) stays inside its piece, except the few multi-byte characters that are always
+a piece of their own (``_alone``: CJK ideographs, which the normaliser surrounds with spaces, and common
+Unicode punctuation, which the pre-tokenizer splits off). The tokenizer's normaliser and pre-tokenizer act
 on characters one at a time (clean-up, accents, lower case, CJK characters, Unicode whitespace and
 punctuation), never across these cuts, so a piece's token ids are those the tokenizer gives the piece
 alone; they are looked up in a hash table (the *word table*) that the Python side fills by running the
@@ -32,16 +34,34 @@ from numba import njit, prange
 SEP, PUNCT, PLAIN, UPPER, OTHER = 0, 1, 2, 3, 4
 
 
-def byte_classes() -> np.ndarray:
-    """The class of every byte value: separator, punctuation, letter/digit, capital, other."""
-    cls = np.full(256, OTHER, dtype=np.uint8)
+def byte_classes(cjk: bool = False) -> np.ndarray:
+    """The class of every byte value: separator, punctuation, letter/digit, capital, other; then (the 257th
+    entry) whether the normaliser sets CJK ideographs apart (``handle_chinese_chars``)."""
+    cls = np.full(257, OTHER, dtype=np.uint8)
     for b in range(33, 127):
         cls[b] = PUNCT
     for lo, hi in ((48, 57), (97, 122)):
         cls[lo : hi + 1] = PLAIN
     cls[65:91] = UPPER
     cls[[9, 10, 13, 32]] = SEP
+    cls[256] = int(cjk)
     return cls
+
+
+@njit(cache=True, inline="always")
+def _alone(blob, pos, end, cls):
+    """3 if the character at ``pos`` is always a piece of its own, else 0: a CJK ideograph of the basic
+    plane (when the normaliser sets them apart), or punctuation of U+2010-U+2027 and U+3001-U+3003 (the
+    pre-tokenizer splits Unicode punctuation); the tokenizer still tokenizes it."""
+    b0 = blob[pos]
+    if b0 < 0xE2 or b0 > 0xEF or pos + 2 >= end:
+        return 0
+    cp = ((np.int64(b0) & 0x0F) << 12) | ((np.int64(blob[pos + 1]) & 0x3F) << 6) | (np.int64(blob[pos + 2]) & 0x3F)
+    if 0x2010 <= cp <= 0x2027 or 0x3001 <= cp <= 0x3003:
+        return 3
+    if cls[256] and (0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF):
+        return 3
+    return 0
 
 
 @njit(cache=True, inline="always")
@@ -59,6 +79,11 @@ def _next_piece(blob, pos, end, cls):
         if c == SEP or c == PUNCT:
             break
         if c == OTHER:
+            n = _alone(blob, pos, end, cls)
+            if n:
+                if pos == start:
+                    return pos, pos + n, True, False
+                break
             other = True
         elif c == UPPER:
             upper = True
@@ -146,40 +171,69 @@ def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids
 
 
 @njit(cache=True)
-def add_missing(blob, starts, ends, todo, q0, cls, lower, max_chars, window, table, meta):
-    """Put every piece of texts ``todo[q0:]`` that the word table lacks into it, not tokenized yet, up to
-    each text's window (counting only the tokens already known). Returns -1 when done, or the position in
-    ``todo`` to resume from once the table is larger."""
+def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, found, at):
+    """The pieces of one text that the word table lacks, up to its window (counting only the tokens already
+    known), written to ``found[at:]`` (start, stop, lower-cased) unless ``at < 0``; returns how many."""
     slots, e_hash, koff, klen, keys, ioff, ilen = table
-    for q in range(q0, len(todo)):
-        i = todo[q]
-        pos, end = starts[i], ends[i]
-        count = 0
-        while True:
-            s, e, other, upper = _next_piece(blob, pos, end, cls)
-            pos = e
-            if s >= end:
+    count, m = 0, 0
+    while True:
+        s, e, other, upper = _next_piece(blob, pos, end, cls)
+        pos = e
+        if s >= end:
+            break
+        if not other and e - s > max_chars:
+            continue
+        low = lower and upper and not other
+        k = _find(blob, s, e, low, _hash(blob, s, e, low), slots, e_hash, koff, klen, keys)
+        if k >= 0 and ilen[k] >= 0:
+            count += ilen[k]
+            if window > 0 and count > window:
                 break
-            if not other and e - s > max_chars:
-                continue
-            low = lower and upper and not other
-            h = _hash(blob, s, e, low)
-            k = _find(blob, s, e, low, h, slots, e_hash, koff, klen, keys)
-            if k >= 0:
-                count += max(ilen[k], 0)
-                if window > 0 and count > window:
-                    break
-                continue
-            if meta[0] >= len(e_hash) or meta[1] + (e - s) > len(keys) or 2 * (meta[0] + 1) > len(slots):
-                return q
-            slot, k = -1 - k, meta[0]
-            e_hash[k], koff[k], klen[k], ilen[k] = h, meta[1], e - s, -1
-            for t in range(e - s):
-                b = blob[s + t]
-                keys[meta[1] + t] = b + 32 if low and 65 <= b <= 90 else b
-            slots[slot] = k
-            meta[0] += 1
-            meta[1] += e - s
+            continue
+        if at >= 0:
+            found[at + m, 0], found[at + m, 1], found[at + m, 2] = s, e, low
+        m += 1
+    return m
+
+
+@njit(cache=True, parallel=True)
+def count_missing(blob, starts, ends, todo, cls, lower, max_chars, window, table, counts):
+    """How many pieces each text ``todo[q]`` lacks (``_scan_missing``), in parallel over texts."""
+    none = np.zeros((0, 3), dtype=np.int64)
+    for q in prange(len(todo)):
+        i = todo[q]
+        counts[q] = _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, none, -1)
+
+
+@njit(cache=True, parallel=True)
+def list_missing(blob, starts, ends, todo, cls, lower, max_chars, window, table, offsets, found):
+    """The pieces each text ``todo[q]`` lacks, at ``found[offsets[q]:]``, in parallel over texts."""
+    for q in prange(len(todo)):
+        i = todo[q]
+        _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, found, offsets[q])
+
+
+@njit(cache=True)
+def insert_missing(blob, found, q0, table, meta):
+    """Put the pieces ``found[q0:]`` into the word table (each once, not tokenized yet), in order. Returns -1
+    when done, or the position in ``found`` to resume from once the table is larger."""
+    slots, e_hash, koff, klen, keys, ioff, ilen = table
+    for q in range(q0, len(found)):
+        s, e, low = found[q, 0], found[q, 1], found[q, 2] != 0
+        h = _hash(blob, s, e, low)
+        k = _find(blob, s, e, low, h, slots, e_hash, koff, klen, keys)
+        if k >= 0:
+            continue
+        if meta[0] >= len(e_hash) or meta[1] + (e - s) > len(keys) or 2 * (meta[0] + 1) > len(slots):
+            return q
+        slot, k = -1 - k, meta[0]
+        e_hash[k], koff[k], klen[k], ilen[k] = h, meta[1], e - s, -1
+        for t in range(e - s):
+            b = blob[s + t]
+            keys[meta[1] + t] = b + 32 if low and 65 <= b <= 90 else b
+        slots[slot] = k
+        meta[0] += 1
+        meta[1] += e - s
     return -1
 
 
