@@ -21,6 +21,11 @@ BATCH_SIZE = 64
 SHARD_ROWS = 8192
 #: The static backend's window: tokens of a text that count (0: all), as the paper's gte-large.
 STATIC_MAX_TOKENS = 512
+#: Stage 1's task means in a static folder: estimated with the transformer from a sample of each
+#: task's rows (``embed/teacher.py``), or the static rows' own means.
+TASK_MEANS = ("transformer", "rows")
+#: Rows per task the transformer embeds for those means (all rows of a smaller task).
+TASK_SAMPLE = 32
 
 # select-tasks and select-samples
 #: The submodular functions both stages maximise (graph cut, facility location, log determinant).

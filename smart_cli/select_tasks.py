@@ -18,7 +18,7 @@ from smart_cli.stage import Summary
 from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
 from smart_cli.targeted import QueryObjective, query_objective, query_params
 from smart_cli.targeted import task_order as query_task_order
-from smart_cli.task_means import task_means
+from smart_cli.task_means import stage1_means
 
 TASK_FUNCTIONS = (*FUNCTIONS, *defaults.MI_FUNCTIONS, *defaults.BASELINES)
 
@@ -125,7 +125,7 @@ def task_order(es: EmbeddingSet, cfg: TaskConfig, objective: Objective, reporter
     if hit is not None:
         return hit
     budget = n if cache.enabled else m
-    means = task_means(es, reporter=reporter) if objective.name != "random" else np.empty((n, 0))
+    means = stage1_means(es, reporter=reporter) if objective.name != "random" else np.empty((n, 0))
     with reporter.progress(f"selecting tasks ({objective.name})", budget) as advance:
         picks, gains = maximize(means, budget, objective, np.random.default_rng(cfg.seed), cfg.greedy_backend)
         advance(budget)

@@ -19,6 +19,8 @@ from smart_cli.errors import DataError
 EMBEDDINGS = "embeddings.npy"
 ROWS = "rows.parquet"
 META = "meta.json"
+#: Stage 1's task means where ``embed`` estimated them with another model (``embed/teacher.py``).
+TASK_MEANS = "task_means.npy"
 # What an unfinished ``embed`` leaves: the vectors so far and how many rows they cover.
 PARTIAL = ".embeddings.partial.npy"
 PROGRESS = ".embed-progress.json"

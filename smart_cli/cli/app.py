@@ -90,6 +90,8 @@ FLAGS = {
     "shard_rows": "--shard-rows",
     "source_column": "--source-column",
     "system": "--system",
+    "task_means": "--task-means",
+    "task_sample": "--task-sample",
     "system_turns": "--system-turns",
     "task_from": "--task-from",
     "task_column": "--task-column",

@@ -12,6 +12,26 @@ import typer
 from smart_cli import defaults
 from smart_cli.cli.app import EmbDir, Eta, GreedyBackend, Lambda, NoCache, Out, Query, Seed, _state, command
 
+# The models' options (embed).
+Precision = Annotated[
+    str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
+]
+MaxTokens = Annotated[
+    int, typer.Option(help="Static backend: tokens of a text that count (0: all); the rest is not tokenized.")
+]
+# Stage 1's task means of a static folder (embed).
+TaskMeans = Annotated[
+    str | None,
+    typer.Option(
+        help="Static backend: stage 1's task means from the transformer on a sample of each task's rows "
+        "(transformer, the default), or the static rows' own (rows).",
+        show_default=False,
+    ),
+]
+TaskSample = Annotated[
+    int, typer.Option(help="Static backend: rows per task the transformer embeds for the task means.")
+]
+
 # Chat rows and several datasets (embed).
 MessagesColumn = Annotated[
     str | None,
@@ -80,13 +100,11 @@ def embed(
     batch_size: Annotated[int, typer.Option(help="Texts per model batch.")] = defaults.BATCH_SIZE,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:0 or cuda:0,cuda:1 (several GPUs).")] = None,
     dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = defaults.DTYPES[0],
-    precision: Annotated[
-        str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
-    ] = defaults.PRECISIONS[0],
+    precision: Precision = defaults.PRECISIONS[0],
     shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = defaults.SHARD_ROWS,
-    max_tokens: Annotated[
-        int, typer.Option(help="Static backend: tokens of a text that count (0: all); the rest is not tokenized.")
-    ] = defaults.STATIC_MAX_TOKENS,
+    max_tokens: MaxTokens = defaults.STATIC_MAX_TOKENS,
+    task_means: TaskMeans = None,
+    task_sample: TaskSample = defaults.TASK_SAMPLE,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
     source_column: Annotated[
         str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
@@ -122,6 +140,8 @@ def embed(
         precision=precision,
         shard_rows=shard_rows,
         max_tokens=max_tokens,
+        task_means=task_means,
+        task_sample=task_sample,
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
         system_turns=system_turns,

@@ -17,11 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from smart_cli import artifacts, sources
-from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, partial
+from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, TASK_MEANS, partial
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
 from smart_cli.embed.source import _chat_rows, _inputs, _open_dataset, _text_columns, _write_rows
+from smart_cli.embed.teacher import teacher_means
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor, InProcess
 from smart_cli.reporter import Reporter, or_silent
@@ -66,12 +69,17 @@ def embed(
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
+            (out / TASK_MEANS).unlink(missing_ok=True)  # an earlier run's, with other inputs
         except OSError as exc:
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
         _write_rows(ds, cfg, identity, out / ROWS, kept)
         shards = Shards(_text_columns(rows, cfg), cfg, encoder)
         setup = LoadShards(tuple(sources.entry(d) for d in sources.as_list(dataset)), cfg, model, kept)
         truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
+        if cfg.stage1 == "transformer":
+            static = np.load(out / PARTIAL, mmap_mode="r", allow_pickle=False)
+            inputs = {**inputs, "task_means": teacher_means(shards.texts, cfg, model, out, static, reporter)}
+            del static
     except BaseException:
         # A run that kept nothing worth resuming leaves nothing behind.
         if created is not None and not (out / PROGRESS).exists():
@@ -130,7 +138,7 @@ def _complete(out: Path, fp: str, reporter: Reporter) -> bool:
     return True
 
 
-_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS}
+_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS, TASK_MEANS}
 
 
 def _check_folder(out: Path) -> None:

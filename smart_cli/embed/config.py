@@ -25,6 +25,10 @@ class EmbedConfig:
     # The static backend's window (0: none); the transformer's is its model's.
     max_tokens: int = defaults.STATIC_MAX_TOKENS
     shard_rows: int = defaults.SHARD_ROWS
+    #: Static backend: stage 1's task means from the transformer on ``task_sample`` rows per task
+    #: (None: ``transformer``), or ``rows``: the static vectors' own means.
+    task_means: str | None = None
+    task_sample: int = defaults.TASK_SAMPLE
     trust_remote_code: bool = False
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
     # without this column is fine: the folder then has no ``source``.
@@ -43,6 +47,13 @@ class EmbedConfig:
     @property
     def is_chat(self) -> bool:
         return self.columns.messages is not None
+
+    @property
+    def stage1(self) -> str:
+        """Where stage 1's task means come from: ``transformer`` (a sample, for a static folder) or ``rows``."""
+        if self.backend != "static":
+            return "rows"
+        return self.task_means or defaults.TASK_MEANS[0]
 
     def validate(self) -> None:
         for name, choices in (
@@ -69,8 +80,26 @@ class EmbedConfig:
             raise UsageError(f"{param('batch_size')} must be at least 1")
         if self.shard_rows < 1:
             raise UsageError(f"{param('shard_rows')} must be at least 1")
+        self._check_task_means()
         chat.check_options(self.is_chat, self.role_map, self.system_turns, self.bad_rows)
         if self.task_from is not None and self.task_from not in sources.TASK_FROM:
             raise UsageError(
                 f"unknown {param('task_from')} {self.task_from!r}; choose from {', '.join(sources.TASK_FROM)}"
+            )
+
+    def _check_task_means(self) -> None:
+        if self.task_means is not None and self.task_means not in defaults.TASK_MEANS:
+            raise UsageError(
+                f"unknown {param('task_means')} {self.task_means!r}; choose from {', '.join(defaults.TASK_MEANS)}"
+            )
+        if self.task_means == "transformer" and self.backend != "static":
+            raise UsageError(
+                f"{param('task_means')} transformer applies to {param('backend')} static only "
+                "(a transformer folder's row means are the transformer's)"
+            )
+        if self.task_sample < 1:
+            raise UsageError(f"{param('task_sample')} must be at least 1, got {self.task_sample}")
+        if self.task_sample != defaults.TASK_SAMPLE and self.stage1 != "transformer":
+            raise UsageError(
+                f"{param('task_sample')} applies to {param('backend')} static with {param('task_means')} transformer"
             )

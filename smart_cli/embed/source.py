@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, chat, data, sources
+from smart_cli import artifacts, chat, data, defaults, sources
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.errors import DataError
 from smart_cli.reporter import Reporter
@@ -72,9 +72,16 @@ def _inputs(identity: dict, ds, cfg: EmbedConfig, model: str) -> dict:
         **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
         # The static backend's window (its vectors depend on it); transformer folders keep their fingerprint.
         **({"max_tokens": cfg.max_tokens} if cfg.backend == "static" else {}),
+        # Stage 1's means from the transformer (static folders); rows' own means add nothing.
+        **({"task_means": teacher_record(cfg)} if cfg.stage1 == "transformer" else {}),
         # Chat rows only, for the same reason.
         **({"chat": {k: getattr(cfg, k) for k in ("system_turns", "role_map", "bad_rows")}} if cfg.is_chat else {}),
     }
+
+
+def teacher_record(cfg: EmbedConfig) -> dict:
+    """What the transformer-estimated task means depend on, besides the model and rows."""
+    return {"method": "transformer-sample", "sample_rows": cfg.task_sample, "seed": defaults.SEED}
 
 
 def _chat_rows(ds, cfg: EmbedConfig, reporter: Reporter) -> np.ndarray | None:

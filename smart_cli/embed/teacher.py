@@ -1,0 +1,124 @@
+"""Stage 1's task means from the transformer, for an ``EMB_DIR`` embedded with the static backend.
+
+Stage 1 needs only each task's mean embedding. A static model places those means differently from
+the transformer it was distilled from, and the tasks chosen differ with them. So ``embed
+--backend static`` also embeds a seeded sample of each task's rows (``task_sample``, all rows of
+a smaller task) with the transformer, and estimates each task's transformer mean from it, with
+the static vectors of *every* row as a control variate:
+
+    mean_T(task) ~ mean_T(sample) + (mean_S(task) - mean_S(sample)) @ W
+
+where ``W`` is the least-squares map from static to transformer vectors, fitted on the sample's
+pairs with each task's sample mean removed (the within-task regression; a small ridge keeps it
+defined). A task whose rows are all sampled gets its exact transformer mean. The result,
+``task_means.npy`` (float64, tasks in ``rows.parquet`` order), is what ``select-tasks`` reads
+(``task_means.stage1_means``); stage 2 keeps the static vectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from smart_cli import artifacts, defaults
+from smart_cli.artifacts import ROWS, TASK_MEANS
+from smart_cli.embed.config import EmbedConfig
+from smart_cli.embed.source import _texts
+from smart_cli.reporter import Reporter
+from smart_cli.task_means import sum_by_group
+
+#: Texts per call of the transformer (one progress step each).
+_CHUNK = 512
+#: Ridge of the static-to-transformer map, relative to the mean squared static deviation.
+_RIDGE = 1e-3
+
+
+def sample_rows(task_codes: np.ndarray, n_tasks: int, per_task: int, seed: int) -> np.ndarray:
+    """Sorted row positions: ``per_task`` rows of each task drawn without replacement (all of a smaller
+    task), the same for the same codes, count and seed on any machine."""
+    order = np.argsort(task_codes, kind="stable")
+    starts = np.searchsorted(task_codes[order], np.arange(n_tasks + 1))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for t in range(n_tasks):
+        members = order[starts[t] : starts[t + 1]]
+        if len(members) > per_task:
+            members = members[np.sort(rng.choice(len(members), per_task, replace=False))]
+        picked.append(members)
+    return np.sort(np.concatenate(picked)) if picked else np.empty(0, np.int64)
+
+
+def group_means(values: np.ndarray, codes: np.ndarray, n_groups: int, block: int = 1 << 16) -> np.ndarray:
+    """Float64 mean of ``values``' rows per code, summed in row order (fixed, whatever the BLAS); a
+    memory map is read a block of rows at a time."""
+    sums = np.zeros((n_groups, values.shape[1]), dtype=np.float64)
+    for lo in range(0, values.shape[0], block):
+        sums += sum_by_group(values[lo : lo + block], codes[lo : lo + block], n_groups)
+        artifacts.release_pages(values)
+    return sums / np.maximum(np.bincount(codes, minlength=n_groups), 1)[:, None]
+
+
+def fit_map(static: np.ndarray, teacher: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Least-squares ``W`` (static dim x teacher dim) with ``static @ W ~ teacher`` inside tasks."""
+    s = static - group_means(static, codes, n_groups)[codes]
+    t = teacher - group_means(teacher, codes, n_groups)[codes]
+    gram = s.T @ s
+    ridge = _RIDGE * max(float(np.trace(gram)) / max(1, gram.shape[0]), 1e-12)
+    return np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), s.T @ t)
+
+
+def estimate(
+    static_all: np.ndarray,
+    all_codes: np.ndarray,
+    sample: np.ndarray,
+    teacher: np.ndarray,
+    n_tasks: int,
+) -> np.ndarray:
+    """Each task's transformer mean from the sample's teacher vectors, corrected by the static control
+    variate. ``static_all``: every row's static vector (memmap fine); ``sample``: row positions of
+    ``teacher``'s rows."""
+    codes = all_codes[sample]
+    static_sample = np.asarray(static_all[sample], dtype=np.float64)
+    full = group_means(static_all, all_codes, n_tasks)
+    w = fit_map(static_sample, teacher, codes, n_tasks)
+    shift = (full - group_means(static_sample, codes, n_tasks)) @ w
+    return group_means(teacher, codes, n_tasks) + shift
+
+
+def teacher_means(texts, cfg: EmbedConfig, model: str, out: Path, static_all: np.ndarray, reporter: Reporter) -> dict:
+    """Write ``out/task_means.npy`` for a static ``EMB_DIR`` and return its ``meta.json`` record.
+
+    ``texts``: the embedded rows' text columns (as ``Shards.texts``); ``static_all``: their stored
+    static vectors; ``out/rows.parquet`` must be written already (it gives the tasks).
+    """
+    import pyarrow.parquet as pq
+
+    from smart_cli.artifacts.embeddings import _codes
+    from smart_cli.embed.shards import load_encoder
+
+    names, codes = _codes(pq.read_table(out / ROWS, columns=["task"]).column("task"))
+    sample = sample_rows(codes, len(names), cfg.task_sample, defaults.SEED)
+    encoder = load_encoder(replace(cfg, backend="transformer", precision="fp32"), model)
+    teacher = np.empty((len(sample), int(encoder.dim)), dtype=np.float64)
+    try:
+        with reporter.progress("task means (transformer sample)", len(sample)) as advance:
+            for lo in range(0, len(sample), _CHUNK):
+                rows = sample[lo : lo + _CHUNK]
+                teacher[lo : lo + len(rows)] = encoder.encode(_texts(texts[rows.tolist()], cfg))
+                advance(len(rows))
+    finally:
+        getattr(encoder, "close", lambda: None)()
+    means = estimate(static_all, codes, sample, teacher, len(names))
+    with artifacts.atomic_path(out / TASK_MEANS) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, means, allow_pickle=False)
+    return {
+        "method": "transformer-sample",
+        "encoder": encoder.name,
+        "dim": int(encoder.dim),
+        "sample_rows": cfg.task_sample,
+        "seed": defaults.SEED,
+        "rows_embedded": int(len(sample)),
+        "sha256": artifacts.sha256_file(out / TASK_MEANS),
+    }

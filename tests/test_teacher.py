@@ -1,0 +1,111 @@
+"""Stage 1's task means from the transformer for a static EMB_DIR (embed/teacher.py, task_means.stage1_means)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from smart_cli import artifacts
+from smart_cli.cli import app
+from smart_cli.embed.teacher import estimate, group_means, sample_rows
+
+
+def test_sample_rows_takes_k_rows_of_each_task_seeded():
+    codes = np.array([0, 1, 0, 2, 1, 0, 0, 1, 0, 2], dtype=np.int32)
+    picked = sample_rows(codes, 3, 2, seed=7)
+    assert np.all(np.diff(picked) > 0)
+    assert np.bincount(codes[picked], minlength=3).tolist() == [2, 2, 2]
+    assert np.array_equal(picked, sample_rows(codes, 3, 2, seed=7))
+    assert sorted(sample_rows(codes, 3, 100, seed=7).tolist()) == list(range(10))  # small tasks: every row
+    draws = {tuple(sample_rows(codes, 3, 2, seed=s)) for s in range(20)}
+    assert len(draws) > 1  # the seed matters
+
+
+def test_estimate_is_exact_when_every_row_is_sampled():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 5, 200).astype(np.int32)
+    static, teacher = rng.standard_normal((200, 8)), rng.standard_normal((200, 6))
+    got = estimate(static, codes, np.arange(200), teacher, 5)
+    assert np.array_equal(got, group_means(teacher, codes, 5))
+
+
+def test_control_variate_recovers_the_full_means_from_a_sample():
+    # Teacher vectors a linear image of the static ones (plus a per-task offset): the static means of
+    # every row carry what the sample misses, so the estimate is the full mean; the sample's own
+    # mean is not.
+    rng = np.random.default_rng(1)
+    n, tasks = 3000, 6
+    codes = rng.integers(0, tasks, n).astype(np.int32)
+    static = rng.standard_normal((n, 10)) + rng.standard_normal((tasks, 10))[codes]
+    teacher = static @ rng.standard_normal((10, 7)) + rng.standard_normal((tasks, 7))[codes]
+    sample = sample_rows(codes, tasks, 40, seed=3)
+    full = group_means(teacher, codes, tasks)
+    est = estimate(static, codes, sample, teacher[sample], tasks)
+    plain = group_means(teacher[sample], codes[sample], tasks)
+    assert np.abs(est - full).max() < 1e-2  # the ridge's bias only
+    assert np.abs(plain - full).max() > 50 * np.abs(est - full).max()
+
+
+def _tasks(runner, emb, out, *extra):
+    result = runner.invoke(app, ["select-tasks", str(emb), "-m", "4", "-n", "30", "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text())
+
+
+def test_static_folder_selects_tasks_on_the_transformer_means(
+    tiny_dataset, tiny_emb, static_cache, tmp_path, monkeypatch
+):
+    """With every row sampled, the static folder's stage 1 is the transformer folder's (the same tasks and
+    budgets; gains to float32 rounding, the transformer's batches being others)."""
+    monkeypatch.setenv("SMART_CLI_CACHE", str(static_cache))
+    runner = CliRunner()
+    out = tmp_path / "static"
+    result = runner.invoke(
+        app, ["embed", tiny_dataset, "--out", str(out), "--backend", "static", "--task-sample", "64"]
+    )
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "meta.json").read_text())
+    record = meta["task_means"]
+    assert record["method"] == "transformer-sample" and record["sample_rows"] == 64 and record["dim"] == 384
+    assert record["rows_embedded"] == meta["rows"] and record["sha256"] == artifacts.sha256_file(out / "task_means.npy")
+    want = _tasks(runner, tiny_emb, tmp_path / "t.json")
+    got = _tasks(runner, out, tmp_path / "s.json")
+    assert [(t["task"], t["budget"]) for t in got["tasks"]] == [(t["task"], t["budget"]) for t in want["tasks"]]
+    assert [t["gain"] for t in got["tasks"]] == pytest.approx([t["gain"] for t in want["tasks"]], rel=1e-5)
+
+    rows_only = tmp_path / "rows"
+    result = runner.invoke(
+        app, ["embed", tiny_dataset, "--out", str(rows_only), "--backend", "static", "--task-means", "rows"]
+    )
+    assert result.exit_code == 0, result.output
+    meta_rows = json.loads((rows_only / "meta.json").read_text())
+    assert "task_means" not in meta_rows and not (rows_only / "task_means.npy").exists()
+    assert meta_rows["fingerprint"] != meta["fingerprint"]
+    static_gains = [t["gain"] for t in _tasks(runner, rows_only, tmp_path / "r.json")["tasks"]]
+    assert static_gains != [t["gain"] for t in got["tasks"]]  # the static rows' own means are another space
+
+    # A damaged task_means.npy is refused in one line, not used.
+    means = np.load(out / "task_means.npy")
+    np.save(out / "task_means.npy", means + 1e-3)
+    bad = runner.invoke(
+        app, ["select-tasks", str(out), "-m", "4", "-n", "30", "--out", str(tmp_path / "b.json"), "--no-cache"]
+    )
+    assert bad.exit_code != 0 and "task_means.npy" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task-means", "transformer"], "--task-means transformer applies to --backend static only"),
+        (["--backend", "static", "--task-means", "mean"], "unknown --task-means 'mean'"),
+        (["--backend", "static", "--task-sample", "0"], "--task-sample must be at least 1"),
+        (["--backend", "static", "--task-means", "rows", "--task-sample", "8"], "--task-sample applies to"),
+    ],
+)
+def test_task_means_options_are_checked(tiny_dataset, tmp_path, args, message):
+    result = CliRunner().invoke(app, ["embed", tiny_dataset, "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "x").exists()
