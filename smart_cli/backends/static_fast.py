@@ -3,9 +3,10 @@
 ``WordBag`` keeps the word table (``wordbag.py`` describes it) across calls: a piece of text is tokenized
 the first time it is seen and looked up afterwards. A call (``sums``), every scan in parallel over texts:
 
-1. every text is summed from the pieces already known (most texts, once the table is warm);
-2. the texts that met an unknown piece are scanned again, listing their unknown pieces up to each text's
-   token window (a count, then the list); the lists go into the table serially, each piece once;
+1. every text is summed from the pieces already known (most texts, once the table is warm); a text that
+   meets an unknown piece is only counted from there on: how many pieces it lacks, up to its token window;
+2. those texts are scanned again, listing the pieces they lack; the lists go into the table serially, each
+   piece once;
 3. the new pieces are tokenized: plain ones (ASCII letters and digits, or one ASCII punctuation character)
    by the compiled WordPiece of ``wordpiece.py``, in parallel; the others by the tokenizer, in one batch;
 4. the texts of step 2 are summed again, now from known pieces only.
@@ -133,32 +134,31 @@ class WordBag:
         starts[1:] = ends[:-1]
         out = np.zeros((len(texts), self._vectors.shape[1]), dtype=np.float32)
         state = np.zeros(len(texts), dtype=np.int8)
+        lacks = np.zeros(len(texts), dtype=np.int64)
         todo = np.setdiff1d(np.arange(len(texts), dtype=np.int64), np.asarray(refused, dtype=np.int64))
         window = int(window)
-        self._sum(blob, starts, ends, todo, window, out, state)
+        self._sum(blob, starts, ends, todo, window, out, state, lacks)
         missing = todo[state[todo] == 2]
         if len(missing):
-            self._add_missing(blob, starts, ends, missing, window)
-            self._sum(blob, starts, ends, missing, window, out, state)
+            self._add_missing(blob, starts, ends, missing, lacks[missing], window)
+            self._sum(blob, starts, ends, missing, window, out, state, lacks)
             if (state[missing] == 2).any():  # pragma: no cover - add_missing puts every piece needed in
                 raise RuntimeError("static encoder: a piece of text is missing from the word table")
         return out, state == 1, refused
 
-    def _sum(self, blob, starts, ends, todo, window: int, out, state) -> None:
-        cls, lower, most = self._cls, self._lower, self._skip_chars
-        table, ids, vectors = self._table(), self._ids, self._vectors
+    def _sum(self, blob, starts, ends, todo, window: int, out, state, lacks) -> None:
+        rules = (self._cls, self._lower, self._skip_chars, window)
         with _chunks():
-            wordbag.bag_sums(blob, starts, ends, todo, cls, lower, most, window, table, ids, vectors, out, state)
+            wordbag.bag_sums(
+                blob, starts, ends, todo, *rules, self._table(), self._ids, self._vectors, out, state, lacks
+            )
 
-    def _add_missing(self, blob, starts, ends, todo, window: int) -> None:
-        """Put the pieces texts ``todo`` lack into the table and tokenize them: the texts are scanned in
-        parallel, a block of at most ``_SCAN_BYTES`` at a time; only the insertion is serial."""
+    def _add_missing(self, blob, starts, ends, todo, lacks, window: int) -> None:
+        """Put the pieces texts ``todo`` lack (``lacks`` of them) into the table and tokenize them: the texts
+        are listed in parallel, a block of about ``_SCAN_BYTES`` at a time; only the insertion is serial."""
         first = self.entries
         cls, lower, most = self._cls, self._lower, self._skip_chars
-        for block in _blocks(todo, ends[todo] - starts[todo], _SCAN_BYTES):
-            counts = np.zeros(len(block), dtype=np.int64)
-            with _chunks():
-                wordbag.count_missing(blob, starts, ends, block, cls, lower, most, window, self._table(), counts)
+        for block, counts in zip(*(_blocks(a, ends[todo] - starts[todo], _SCAN_BYTES) for a in (todo, lacks))):
             offsets = np.zeros(len(block), dtype=np.int64)
             np.cumsum(counts[:-1], out=offsets[1:])
             found = np.zeros((int(counts.sum()), 3), dtype=np.int64)
@@ -242,10 +242,10 @@ class WordBag:
         return ids, np.searchsorted(starts, first, side="right") - 1
 
 
-def _blocks(todo: np.ndarray, lengths: np.ndarray, size: int) -> list[np.ndarray]:
-    """``todo`` in runs of texts that start within the same ``size`` bytes of the texts' total."""
+def _blocks(values: np.ndarray, lengths: np.ndarray, size: int) -> list[np.ndarray]:
+    """``values`` (one per text) in runs of texts that start within the same ``size`` bytes of their total."""
     first = (np.cumsum(lengths) - lengths) // size
-    return np.split(todo, np.flatnonzero(np.diff(first)) + 1)
+    return np.split(values, np.flatnonzero(np.diff(first)) + 1)
 
 
 def _gather(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:

@@ -128,11 +128,13 @@ def _find(blob, s, e, lowered, h, slots, e_hash, koff, klen, keys):
 
 
 @njit(cache=True, parallel=True)
-def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids, vectors, out, state):
+def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids, vectors, out, state, missing):
     """Sum the token vectors of texts ``todo`` into ``out``; ``state``: 0 done, 1 done and truncated
-    (more than ``window`` tokens; 0: no window), 2 a piece is not in the word table (``out`` unusable)."""
+    (more than ``window`` tokens; 0: no window), 2 a piece is not in the word table (``out`` unusable;
+    ``missing``: how many pieces the text lacks, as ``_scan_missing`` counts them)."""
     slots, e_hash, koff, klen, keys, ioff, ilen = table
     dim = vectors.shape[1]
+    none = np.zeros((0, 3), dtype=np.int64)
     for q in prange(len(todo)):
         i = todo[q]
         row = np.zeros(dim, dtype=np.float32)
@@ -147,8 +149,9 @@ def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids
                 continue  # one unknown token, dropped
             low = lower and upper and not other
             k = _find(blob, s, e, low, _hash(blob, s, e, low), slots, e_hash, koff, klen, keys)
-            if k < 0 or ilen[k] < 0:
+            if k < 0 or ilen[k] < 0:  # the rest of the text is only counted, for list_missing
                 st = 2
+                missing[i] = 1 + _scan_missing(blob, e, end, cls, lower, max_chars, window, table, count, none, -1)
                 break
             n = ilen[k]
             if n == 0:
@@ -171,11 +174,12 @@ def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids
 
 
 @njit(cache=True)
-def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, found, at):
-    """The pieces of one text that the word table lacks, up to its window (counting only the tokens already
-    known), written to ``found[at:]`` (start, stop, lower-cased) unless ``at < 0``; returns how many."""
+def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, count, found, at):
+    """The pieces of a text from ``pos`` on that the word table lacks, up to its window (counting only the
+    tokens already known, ``count`` before ``pos``), written to ``found[at:]`` (start, stop, lower-cased)
+    unless ``at < 0``; returns how many."""
     slots, e_hash, koff, klen, keys, ioff, ilen = table
-    count, m = 0, 0
+    m = 0
     while True:
         s, e, other, upper = _next_piece(blob, pos, end, cls)
         pos = e
@@ -197,20 +201,11 @@ def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, found, a
 
 
 @njit(cache=True, parallel=True)
-def count_missing(blob, starts, ends, todo, cls, lower, max_chars, window, table, counts):
-    """How many pieces each text ``todo[q]`` lacks (``_scan_missing``), in parallel over texts."""
-    none = np.zeros((0, 3), dtype=np.int64)
-    for q in prange(len(todo)):
-        i = todo[q]
-        counts[q] = _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, none, -1)
-
-
-@njit(cache=True, parallel=True)
 def list_missing(blob, starts, ends, todo, cls, lower, max_chars, window, table, offsets, found):
     """The pieces each text ``todo[q]`` lacks, at ``found[offsets[q]:]``, in parallel over texts."""
     for q in prange(len(todo)):
         i = todo[q]
-        _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, found, offsets[q])
+        _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, 0, found, offsets[q])
 
 
 @njit(cache=True)
