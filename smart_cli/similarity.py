@@ -16,7 +16,8 @@ is the fixed computation's, bit for bit, on any x86 CPU, with any BLAS and threa
 entry ``(i, j)`` depends on ``a_i`` and ``b_j`` only: a column or a block of rows holds the
 same numbers as the whole product.
 
-Cost, measured with ``scripts/bench_similarity.py``: see the README ("Same bytes on any machine").
+Cost, measured with ``scripts/bench_similarity.py`` and ``scripts/bench_dense_greedy.py``: see the
+README ("Dense greedy": the kernel's cost, and the cost per group size).
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ def _square(n: int) -> np.ndarray:
     to compact memory to find them, touching a fresh 1.5 GB kernel took 1-5 s (0.5 s this way),
     longer than computing it."""
     populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux
-    if not populate or n * n * 4 < _POPULATE_BYTES:
+    if not populate or n == 0 or n * n * 4 < _POPULATE_BYTES:
         return np.empty((n, n), dtype=np.float32)
     pages = mmap.mmap(-1, n * n * 4, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
     return np.frombuffer(pages, dtype=np.float32).reshape(n, n)  # unmapped with the array
