@@ -4,12 +4,13 @@
 the first time it is seen and looked up afterwards. A call (``sums``), every scan in parallel over texts:
 
 1. every text is summed from the pieces already known (most texts, once the table is warm); a text that
-   meets an unknown piece is only counted from there on: how many pieces it lacks, up to its token window;
-2. those texts are scanned again, listing the pieces they lack; the lists go into the table serially, each
-   piece once;
+   meets an unknown piece is only scanned from there on for the pieces it lacks, up to its token window:
+   how many, and the first few;
+2. the texts that lack more are scanned again, listing them all; the pieces go into the table serially, in
+   a fixed order (the first few's texts, then the others', each in text order), each piece once;
 3. the new pieces are tokenized: plain ones (ASCII letters and digits, or one ASCII punctuation character)
    by the compiled WordPiece of ``wordpiece.py``, in parallel; the others by the tokenizer, in one batch;
-4. the texts of step 2 are summed again, now from known pieces only.
+4. the texts that met an unknown piece are summed again, now from known pieces only.
 
 The table, and so every sum, is the same however many threads run and however texts are shared among them.
 
@@ -36,6 +37,7 @@ _MAX_ENTRIES = 1 << 21  # the table starts afresh between calls beyond this many
 _MAX_KEY_BYTES = 1 << 27  # ... or this many bytes of them
 _SCAN_BYTES = 1 << 24  # text scanned for missing pieces at a time (bounds the list of pieces found)
 _CHUNK = 16  # texts a thread takes at a time
+_INLINE = 8  # missing pieces per text kept by the first pass (a text that lacks more is scanned again)
 
 
 def supports(tok) -> bool:
@@ -135,43 +137,53 @@ class WordBag:
         out = np.zeros((len(texts), self._vectors.shape[1]), dtype=np.float32)
         state = np.zeros(len(texts), dtype=np.int8)
         lacks = np.zeros(len(texts), dtype=np.int64)
+        found = np.zeros((len(texts) * _INLINE, 3), dtype=np.int64)
         todo = np.setdiff1d(np.arange(len(texts), dtype=np.int64), np.asarray(refused, dtype=np.int64))
         window = int(window)
-        self._sum(blob, starts, ends, todo, window, out, state, lacks)
+        self._sum(blob, starts, ends, todo, window, out, state, lacks, found)
         missing = todo[state[todo] == 2]
         if len(missing):
-            self._add_missing(blob, starts, ends, missing, lacks[missing], window)
-            self._sum(blob, starts, ends, missing, window, out, state, lacks)
+            self._add_missing(blob, starts, ends, missing, lacks[missing], found, window)
+            self._sum(blob, starts, ends, missing, window, out, state, lacks, found)
             if (state[missing] == 2).any():  # pragma: no cover - add_missing puts every piece needed in
                 raise RuntimeError("static encoder: a piece of text is missing from the word table")
         return out, state == 1, refused
 
-    def _sum(self, blob, starts, ends, todo, window: int, out, state, lacks) -> None:
-        rules = (self._cls, self._lower, self._skip_chars, window)
+    def _sum(self, blob, starts, ends, todo, window: int, out, state, lacks, found) -> None:
+        rules, table = (self._cls, self._lower, self._skip_chars, window), self._table()
         with _chunks():
             wordbag.bag_sums(
-                blob, starts, ends, todo, *rules, self._table(), self._ids, self._vectors, out, state, lacks
+                blob, starts, ends, todo, *rules, table, self._ids, self._vectors, out, state, lacks, found
             )
 
-    def _add_missing(self, blob, starts, ends, todo, lacks, window: int) -> None:
-        """Put the pieces texts ``todo`` lack (``lacks`` of them) into the table and tokenize them: the texts
-        are listed in parallel, a block of about ``_SCAN_BYTES`` at a time; only the insertion is serial."""
+    def _add_missing(self, blob, starts, ends, todo, lacks, found, window: int) -> None:
+        """Put the pieces texts ``todo`` lack (``lacks`` of them, the first ``_INLINE`` of each text in
+        ``found``) into the table and tokenize them. The texts that lack more are listed again in parallel, a
+        block of about ``_SCAN_BYTES`` at a time; only the insertion is serial."""
         first = self.entries
+        few = lacks <= _INLINE
+        self._insert(blob, found[_gather(todo[few] * _INLINE, lacks[few])])
+        todo, lacks = todo[~few], lacks[~few]
         cls, lower, most = self._cls, self._lower, self._skip_chars
         for block, counts in zip(*(_blocks(a, ends[todo] - starts[todo], _SCAN_BYTES) for a in (todo, lacks))):
             offsets = np.zeros(len(block), dtype=np.int64)
             np.cumsum(counts[:-1], out=offsets[1:])
-            found = np.zeros((int(counts.sum()), 3), dtype=np.int64)
+            listed = np.zeros((int(counts.sum()), 3), dtype=np.int64)
             with _chunks():
-                wordbag.list_missing(blob, starts, ends, block, cls, lower, most, window, self._table(), offsets, found)
-            q = 0
-            while (q := wordbag.insert_missing(blob, found, q, self._table(), self._meta)) >= 0:
-                self._grow()
+                wordbag.list_missing(
+                    blob, starts, ends, block, cls, lower, most, window, self._table(), offsets, listed
+                )
+            self._insert(blob, listed)
         try:
             self._tokenize(first, self.entries)
         except BaseException:
             self._reset()  # entries left untokenized would never be filled in
             raise
+
+    def _insert(self, blob, pieces) -> None:
+        q = 0
+        while (q := wordbag.insert_missing(blob, pieces, q, self._table(), self._meta)) >= 0:
+            self._grow()
 
     def _grow(self) -> None:
         """Double whichever part of the table is full: the entries (and their slots), or the key bytes."""

@@ -128,13 +128,14 @@ def _find(blob, s, e, lowered, h, slots, e_hash, koff, klen, keys):
 
 
 @njit(cache=True, parallel=True)
-def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids, vectors, out, state, missing):
+def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids, vectors, out, state, missing, found):
     """Sum the token vectors of texts ``todo`` into ``out``; ``state``: 0 done, 1 done and truncated
     (more than ``window`` tokens; 0: no window), 2 a piece is not in the word table (``out`` unusable;
-    ``missing``: how many pieces the text lacks, as ``_scan_missing`` counts them)."""
+    ``missing``: how many pieces the text lacks, as ``_scan_missing`` counts them; the first ``K`` of them
+    at ``found[i * K:]``, ``K = len(found) // len(out)``)."""
     slots, e_hash, koff, klen, keys, ioff, ilen = table
     dim = vectors.shape[1]
-    none = np.zeros((0, 3), dtype=np.int64)
+    inline = len(found) // len(out)
     for q in prange(len(todo)):
         i = todo[q]
         row = np.zeros(dim, dtype=np.float32)
@@ -149,9 +150,10 @@ def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids
                 continue  # one unknown token, dropped
             low = lower and upper and not other
             k = _find(blob, s, e, low, _hash(blob, s, e, low), slots, e_hash, koff, klen, keys)
-            if k < 0 or ilen[k] < 0:  # the rest of the text is only counted, for list_missing
+            if k < 0 or ilen[k] < 0:  # the rest of the text is only scanned for what it lacks
                 st = 2
-                missing[i] = 1 + _scan_missing(blob, e, end, cls, lower, max_chars, window, table, count, none, -1)
+                at = i * inline
+                missing[i] = _scan_missing(blob, s, end, cls, lower, max_chars, window, table, count, found, at, inline)
                 break
             n = ilen[k]
             if n == 0:
@@ -174,10 +176,10 @@ def bag_sums(blob, starts, ends, todo, cls, lower, max_chars, window, table, ids
 
 
 @njit(cache=True)
-def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, count, found, at):
+def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, count, found, at, cap):
     """The pieces of a text from ``pos`` on that the word table lacks, up to its window (counting only the
-    tokens already known, ``count`` before ``pos``), written to ``found[at:]`` (start, stop, lower-cased)
-    unless ``at < 0``; returns how many."""
+    tokens already known, ``count`` before ``pos``); the first ``cap`` of them written to ``found[at:]``
+    (start, stop, lower-cased); returns how many."""
     slots, e_hash, koff, klen, keys, ioff, ilen = table
     m = 0
     while True:
@@ -194,7 +196,7 @@ def _scan_missing(blob, pos, end, cls, lower, max_chars, window, table, count, f
             if window > 0 and count > window:
                 break
             continue
-        if at >= 0:
+        if m < cap:
             found[at + m, 0], found[at + m, 1], found[at + m, 2] = s, e, low
         m += 1
     return m
@@ -205,7 +207,7 @@ def list_missing(blob, starts, ends, todo, cls, lower, max_chars, window, table,
     """The pieces each text ``todo[q]`` lacks, at ``found[offsets[q]:]``, in parallel over texts."""
     for q in prange(len(todo)):
         i = todo[q]
-        _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, 0, found, offsets[q])
+        _scan_missing(blob, starts[i], ends[i], cls, lower, max_chars, window, table, 0, found, offsets[q], len(found))
 
 
 @njit(cache=True)
