@@ -1,17 +1,17 @@
 #!/usr/bin/env python
 """How far the static backend's choices are from the transformer backend's, judged in the transformer's space.
 
-The same data is embedded with the transformer (the judge) and with the static backend, once with
-stage 1 on the static rows' own means (``--task-means rows``, the old way) and once per
-``--task-sample`` with stage 1 on the transformer means estimated from that many rows per task
-(the default). Reported, at every ``--num-tasks``:
+The same data is embedded with the transformer (the judge) and with the static backend: once the
+old way (stage 1 on the static rows' own means, the static vectors as they are: ``--task-means rows
+--row-map none``), and once per ``--task-sample`` the new default way (stage 1 on the transformer
+means estimated from that many rows per task, every row mapped into the transformer's space by the
+map fitted on them). Reported, at every ``--num-tasks``:
 
 1. stage 1: the share of the transformer pipeline's selected tasks that each static pipeline selects;
 2. stage 2 alone, on the transformer's tasks and budgets, per (task, template) group with 0 < b < n:
    facility location, under the transformer vectors, of the rows picked with static vectors, as the
    share of the transformer picks' gain over random rows: (F_static - F_random) / (F_transformer -
-   F_random), summed over groups. Also for the static vectors mapped into the transformer space by a
-   least-squares map fitted on the sampled rows (``mapped``), the candidate for stage 2.
+   F_random), summed over groups.
 
     python scripts/real_multitask.py ... --per-task 120 --out data/real
     python scripts/compare_backends.py data/real --out runs/compare --num-tasks 8 16 32 --task-sample 16 32 64
@@ -49,17 +49,6 @@ def tasks_of(es, num_tasks: int, budget: int, function: str, seed: int) -> dict:
     return select_tasks(es, TaskConfig(num_tasks=num_tasks, budget=budget, function=function, seed=seed, no_cache=True))
 
 
-def mapped_vectors(static: np.ndarray, teacher: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    """Every row's static vector through the affine least-squares map to the transformer, fitted on ``sample``."""
-    s, t = static[sample].astype(np.float64), teacher[sample].astype(np.float64)
-    s_mean, t_mean = s.mean(0), t.mean(0)
-    sc = s - s_mean
-    gram = sc.T @ sc
-    w = np.linalg.solve(gram + 1e-3 * np.trace(gram) / len(gram) * np.eye(len(gram)), sc.T @ (t - t_mean))
-    out = (static.astype(np.float64) - s_mean) @ w + t_mean
-    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
-
-
 def stage2(et, doc: dict, spaces: dict[str, np.ndarray], seed: int) -> dict:
     """Each space's picks' share of the transformer picks' facility-location gain over random rows."""
     from smart_cli.select_samples import plan
@@ -85,13 +74,11 @@ def stage2(et, doc: dict, spaces: dict[str, np.ndarray], seed: int) -> dict:
 
 
 def main() -> None:
-    from smart_cli.embed.teacher import sample_rows
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset", nargs="?", default="data/demo")
     ap.add_argument("--out", default="runs/compare", help="where the EMB_DIRs go (kept: a second run reuses them)")
     ap.add_argument("--num-tasks", "-m", type=int, nargs="+", default=[32, 64])
-    ap.add_argument("--budget", "-n", type=int, default=2000)
+    ap.add_argument("--per-task", type=int, default=20, help="N' = this x M' (a sixth of a 120-row task)")
     ap.add_argument("--function", default="gc")
     ap.add_argument("--task-sample", type=int, nargs="+", default=[32])
     ap.add_argument("--seed", type=int, default=23)
@@ -100,7 +87,8 @@ def main() -> None:
 
     out = Path(args.out)
     et, t_time = embed_timed(args.dataset, out / "transformer", backend="transformer")
-    folders = {"static rows": embed_timed(args.dataset, out / "static-rows", backend="static", task_means="rows")}
+    old = {"task_means": "rows", "row_map": "none"}
+    folders = {"static, old": embed_timed(args.dataset, out / "static-old", backend="static", **old)}
     for k in args.task_sample:
         folders[f"static, {k} rows/task"] = embed_timed(
             args.dataset, out / f"static-{k}", backend="static", task_sample=k
@@ -109,17 +97,16 @@ def main() -> None:
     res["embed_s"] = {"transformer": round(t_time, 1), **{k: round(v[1], 1) for k, v in folders.items()}}
     print(f"{len(et.rows):,} rows, {len(et.task_names)} tasks; embed seconds: {res['embed_s']}")
 
-    judge = np.asarray(et.embeddings, dtype=np.float32)
-    static = np.asarray(folders["static rows"][0].embeddings, dtype=np.float32)
-    sample = sample_rows(et.task_codes, len(et.task_names), args.task_sample[0], args.seed)
-    spaces = {"transformer": judge, "static": static, "mapped": mapped_vectors(static, judge, sample)}
+    spaces = {"transformer": np.asarray(et.embeddings, dtype=np.float32)}
+    spaces |= {name: np.asarray(es.embeddings, dtype=np.float32) for name, (es, _) in folders.items()}
     for m in args.num_tasks:
         if m > len(et.task_names):
             continue
-        t_doc = tasks_of(et, m, args.budget, args.function, args.seed)
+        t_doc = tasks_of(et, m, args.per_task * m, args.function, args.seed)
         want = {t["task"] for t in t_doc["tasks"]}
         agree = {
-            name: len(want & {t["task"] for t in tasks_of(es, m, args.budget, args.function, args.seed)["tasks"]}) / m
+            name: len(want & {t["task"] for t in tasks_of(es, m, args.per_task * m, args.function, args.seed)["tasks"]})
+            / m
             for name, (es, _) in folders.items()
         }
         res[f"m{m}"] = {"stage1_agreement": agree, "stage2": stage2(et, t_doc, spaces, args.seed)}

@@ -24,8 +24,10 @@ STATIC_MAX_TOKENS = 512
 #: Stage 1's task means in a static folder: estimated with the transformer from a sample of each
 #: task's rows (``embed/teacher.py``), or the static rows' own means.
 TASK_MEANS = ("transformer", "rows")
+#: A static folder's rows: mapped into the transformer's space by a map fitted on that sample, or not.
+ROW_MAPS = ("transformer", "none")
 #: Rows per task the transformer embeds for those means (all rows of a smaller task).
-TASK_SAMPLE = 32
+TASK_SAMPLE = 16
 
 # select-tasks and select-samples
 #: The submodular functions both stages maximise (graph cut, facility location, log determinant).

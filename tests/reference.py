@@ -94,7 +94,9 @@ def reference_mixture(emb_dir, num_tasks, budget, task_fn="gc", sample_fn="fl"):
                 selected.update(group["row"].tolist())
                 continue
             positions = group.index.to_numpy()
-            vectors = emb[positions]  # unit rows: cosine is the plain product
-            order = greedy(sample_fn, vectors @ vectors.T, tb)
+            vectors = emb[positions].astype(np.float64)  # unit rows: cosine is the plain product
+            # The products of the float32 rows, exact in float64 and rounded once (the kernel the README
+            # defines): a float32 product's last bits depend on the BLAS and the CPU, and so do its ties.
+            order = greedy(sample_fn, (vectors @ vectors.T).astype(np.float32), tb)
             selected.update(int(group["row"].iloc[i]) for i, _ in order)
     return chosen, budgets, selected

@@ -283,7 +283,7 @@ def test_budget_is_refused_before_any_work(tiny_emb, tmp_path, monkeypatch):
     def never(*a, **k):
         raise AssertionError("task means computed for an impossible budget")
 
-    monkeypatch.setattr(st, "task_means", never)
+    monkeypatch.setattr(st, "stage1_means", never)
     out = tmp_path / "tasks.json"
     assert_refused(invoke("select-tasks", tiny_emb, "-m", "2", "-n", "37", "--out", out), 2, "at most 36", out)
 
@@ -523,7 +523,7 @@ def test_unexpected_errors_are_one_line(exc, message, tiny_emb, tmp_path, monkey
     def fail(*a, **k):
         raise exc
 
-    monkeypatch.setattr(st, "task_means", fail)
+    monkeypatch.setattr(st, "stage1_means", fail)
     out = tmp_path / "t.json"
     r = invoke("select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", out, "--no-cache")  # the means are computed
     assert r.exit_code == (130 if isinstance(exc, KeyboardInterrupt) else 1), r.output
@@ -537,7 +537,7 @@ def test_debug_shows_the_traceback(tiny_emb, tmp_path, monkeypatch):
     def fail(*a, **k):
         raise ValueError("boom")
 
-    monkeypatch.setattr(st, "task_means", fail)
+    monkeypatch.setattr(st, "stage1_means", fail)
     args = ["--debug", "select-tasks", tiny_emb, "-m", "2", "-n", "5", "--out", str(tmp_path / "t"), "--no-cache"]
     r = runner.invoke(app, args)
     assert isinstance(r.exception, ValueError)  # re-raised: Python prints the traceback

@@ -102,10 +102,75 @@ def test_static_folder_selects_tasks_on_the_transformer_means(
         (["--task-means", "transformer"], "--task-means transformer applies to --backend static only"),
         (["--backend", "static", "--task-means", "mean"], "unknown --task-means 'mean'"),
         (["--backend", "static", "--task-sample", "0"], "--task-sample must be at least 1"),
-        (["--backend", "static", "--task-means", "rows", "--task-sample", "8"], "--task-sample applies to"),
+        (
+            ["--backend", "static", "--task-means", "rows", "--row-map", "none", "--task-sample", "8"],
+            "--task-sample applies",
+        ),
+        (["--row-map", "transformer"], "--row-map transformer applies to --backend static only"),
+        (["--backend", "static", "--row-map", "pca"], "unknown --row-map 'pca'"),
     ],
 )
 def test_task_means_options_are_checked(tiny_dataset, tmp_path, args, message):
     result = CliRunner().invoke(app, ["embed", tiny_dataset, "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_fit_affine_recovers_an_affine_map_and_the_encoder_keeps_zero_rows():
+    from smart_cli.backends.mapped import MappedEncoder, fit_affine
+
+    rng = np.random.default_rng(2)
+    static = rng.standard_normal((500, 12))
+    w, b = rng.standard_normal((12, 5)), rng.standard_normal(5)
+    affine = fit_affine(static, static @ w + b)
+    assert np.allclose(affine[:-1], w, atol=1e-2) and np.allclose(affine[-1], b, atol=1e-2)  # the ridge's bias
+
+    class Inner:
+        dim, name, max_seq_length = 12, "static:x", None
+
+        def encode(self, texts):
+            out = static[: len(texts)].astype(np.float32)
+            out[1] = 0.0  # a text with no known token
+            return out
+
+        def count_truncated(self, texts):
+            return 0
+
+    enc = MappedEncoder(Inner(), affine)
+    got = enc.encode(["a", "b", "c"])
+    assert got.shape == (3, 5) and got.dtype == np.float32 and enc.name == "static:x+map" and enc.dim == 5
+    assert not got[1].any() and np.allclose(np.linalg.norm(got[[0, 2]], axis=1), 1.0, atol=1e-6)
+    want = static[0] @ w + b
+    assert np.allclose(got[0], want / np.linalg.norm(want), atol=1e-4)
+    with pytest.raises(ValueError, match="does not fit"):
+        MappedEncoder(Inner(), affine[1:])
+
+
+def test_interrupted_static_embed_resumes_with_the_same_map(tiny_dataset, static_cache, tmp_path, monkeypatch):
+    """Killed between shards, the run keeps the sample and its map; resumed, the bytes equal an uninterrupted run."""
+    from smart_cli.embed import shards
+
+    monkeypatch.setenv("SMART_CLI_CACHE", str(static_cache))
+    runner = CliRunner()
+    args = ["--backend", "static", "--shard-rows", "16", "--task-sample", "4"]
+    ref, out = tmp_path / "ref", tmp_path / "emb"
+    assert runner.invoke(app, ["embed", tiny_dataset, "--out", str(ref), *args]).exit_code == 0
+    real, calls = shards.encode_shard, []
+
+    def failing(context, rows):
+        calls.append(rows)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(context, rows)
+
+    monkeypatch.setattr(shards, "encode_shard", failing)
+    r = runner.invoke(app, ["embed", tiny_dataset, "--out", str(out), *args])
+    assert r.exit_code == 130, r.output
+    assert (out / "static_map.npy").is_file() and list(out.glob(".teacher-sample-*.npy"))
+    monkeypatch.setattr(shards, "encode_shard", real)
+    r = runner.invoke(app, ["embed", tiny_dataset, "--out", str(out), *args])
+    assert r.exit_code == 0, r.output
+    assert "the transformer sample of" in r.output and "resuming: 32 of 81 rows" in r.output
+    for name in ("embeddings.npy", "task_means.npy", "static_map.npy", "meta.json"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    assert not list(out.glob(".teacher-sample-*.npy"))

@@ -21,6 +21,8 @@ ROWS = "rows.parquet"
 META = "meta.json"
 #: Stage 1's task means where ``embed`` estimated them with another model (``embed/teacher.py``).
 TASK_MEANS = "task_means.npy"
+#: The affine map that carried a static folder's rows into the transformer's space (``backends/mapped.py``).
+STATIC_MAP = "static_map.npy"
 # What an unfinished ``embed`` leaves: the vectors so far and how many rows they cover.
 PARTIAL = ".embeddings.partial.npy"
 PROGRESS = ".embed-progress.json"

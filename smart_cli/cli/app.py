@@ -90,6 +90,7 @@ FLAGS = {
     "shard_rows": "--shard-rows",
     "source_column": "--source-column",
     "system": "--system",
+    "row_map": "--row-map",
     "task_means": "--task-means",
     "task_sample": "--task-sample",
     "system_turns": "--system-turns",

@@ -12,7 +12,11 @@ import typer
 from smart_cli import defaults
 from smart_cli.cli.app import EmbDir, Eta, GreedyBackend, Lambda, NoCache, Out, Query, Seed, _state, command
 
-# The models' options (embed).
+# What is embedded and how (embed).
+Text = Annotated[
+    str,
+    typer.Option(help="What to embed: prompt or prompt+response; chat rows: prompt, last-user, user, conversation."),
+]
 Precision = Annotated[
     str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
 ]
@@ -25,6 +29,14 @@ TaskMeans = Annotated[
     typer.Option(
         help="Static backend: stage 1's task means from the transformer on a sample of each task's rows "
         "(transformer, the default), or the static rows' own (rows).",
+        show_default=False,
+    ),
+]
+RowMap = Annotated[
+    str | None,
+    typer.Option(
+        help="Static backend: store every row through an affine map to the transformer fitted on that sample "
+        "(transformer, the default), or as the static model gives it (none).",
         show_default=False,
     ),
 ]
@@ -85,12 +97,7 @@ def embed(
     template_column: Annotated[
         str, typer.Option(help="Column with the template type; '' for none (one group per task).")
     ] = "template_type",
-    text: Annotated[
-        str,
-        typer.Option(
-            help="What to embed: prompt or prompt+response; chat rows: prompt, last-user, user, conversation."
-        ),
-    ] = defaults.TEXT_MODES[0],
+    text: Text = defaults.TEXT_MODES[0],
     model: Annotated[
         str, typer.Option(help="sentence-transformers id or local path (default: packaged, offline).")
     ] = defaults.MODEL,
@@ -105,6 +112,7 @@ def embed(
     max_tokens: MaxTokens = defaults.STATIC_MAX_TOKENS,
     task_means: TaskMeans = None,
     task_sample: TaskSample = defaults.TASK_SAMPLE,
+    row_map: RowMap = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model/dataset code from the hub.")] = False,
     source_column: Annotated[
         str, typer.Option(help="Column with the task source (for --cap flan2022 and the report); optional.")
@@ -142,6 +150,7 @@ def embed(
         max_tokens=max_tokens,
         task_means=task_means,
         task_sample=task_sample,
+        row_map=row_map,
         trust_remote_code=trust_remote_code,
         source_column=source_column or None,
         system_turns=system_turns,

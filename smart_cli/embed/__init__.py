@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from smart_cli import artifacts, sources
-from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, TASK_MEANS, partial
+from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, STATIC_MAP, TASK_MEANS, partial
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
 from smart_cli.embed.source import _chat_rows, _inputs, _open_dataset, _text_columns, _write_rows
-from smart_cli.embed.teacher import teacher_means
+from smart_cli.embed.teacher import (
+    TeacherSample,
+    forget_sample,
+    map_record,
+    row_map,
+    teacher_sample,
+    write_task_means,
+)
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor, InProcess
 from smart_cli.reporter import Reporter, or_silent
@@ -70,16 +77,21 @@ def embed(
             out.mkdir(parents=True, exist_ok=True)
             (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
             (out / TASK_MEANS).unlink(missing_ok=True)  # an earlier run's, with other inputs
+            if not cfg.maps_rows:
+                (out / STATIC_MAP).unlink(missing_ok=True)
         except OSError as exc:
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
         _write_rows(ds, cfg, identity, out / ROWS, kept)
-        shards = Shards(_text_columns(rows, cfg), cfg, encoder)
+        texts = _text_columns(rows, cfg)
+        sample = teacher_sample(texts, cfg, model, out, fp, reporter) if cfg.samples_teacher else None
+        if sample is not None and cfg.maps_rows:
+            cfg, encoder = _mapped(sample, texts, cfg, encoder, out, fp)
+            partial.check_space(out, len(rows), int(encoder.dim), cfg.dtype)
+        shards = Shards(texts, cfg, encoder)
         setup = LoadShards(tuple(sources.entry(d) for d in sources.as_list(dataset)), cfg, model, kept)
         truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
-        if cfg.stage1 == "transformer":
-            static = np.load(out / PARTIAL, mmap_mode="r", allow_pickle=False)
-            inputs = {**inputs, "task_means": teacher_means(shards.texts, cfg, model, out, static, reporter)}
-            del static
+        if sample is not None:
+            inputs = {**inputs, **_teacher_records(sample, cfg, out)}
     except BaseException:
         # A run that kept nothing worth resuming leaves nothing behind.
         if created is not None and not (out / PROGRESS).exists():
@@ -90,6 +102,29 @@ def embed(
 
     skipped = {"skipped_rows": len(ds) - len(rows)} if cfg.is_chat else {}
     return _finish(out, {**inputs, "fingerprint": fp, **skipped}, encoder, len(rows), truncated, zero_rows, reporter)
+
+
+def _mapped(sample: TeacherSample, texts, cfg: EmbedConfig, encoder, out: Path, fp: str):
+    """The config and encoder that store every row through the map fitted on ``sample``."""
+    from smart_cli.backends.mapped import MappedEncoder
+
+    record = out / PROGRESS
+    resumed = record.is_file() and artifacts.read_json(record, "progress record").get("fingerprint") == fp
+    path = row_map(sample, texts, cfg, encoder, out, resumed)
+    return replace(cfg, static_map=str(path)), MappedEncoder.load(encoder, path)
+
+
+def _teacher_records(sample: TeacherSample, cfg: EmbedConfig, out: Path) -> dict:
+    """``task_means.npy`` written from the stored rows, and the ``meta.json`` records of both parts."""
+    records = {}
+    if cfg.stage1 == "transformer":
+        stored = np.load(out / PARTIAL, mmap_mode="r", allow_pickle=False)
+        records["task_means"] = write_task_means(sample, cfg, out, stored)
+        del stored
+    if cfg.maps_rows:
+        records["row_map"] = map_record(sample, cfg, out)
+    forget_sample(out)
+    return records
 
 
 def _finish(out: Path, inputs: dict, encoder, rows: int, truncated: int, zero_rows: int, reporter: Reporter) -> dict:
@@ -138,7 +173,7 @@ def _complete(out: Path, fp: str, reporter: Reporter) -> bool:
     return True
 
 
-_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS, TASK_MEANS}
+_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS, TASK_MEANS, STATIC_MAP}
 
 
 def _check_folder(out: Path) -> None:

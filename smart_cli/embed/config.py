@@ -29,6 +29,11 @@ class EmbedConfig:
     #: (None: ``transformer``), or ``rows``: the static vectors' own means.
     task_means: str | None = None
     task_sample: int = defaults.TASK_SAMPLE
+    #: Static backend: every row through the affine map to the transformer fitted on that sample
+    #: (None: ``transformer``), or ``none``: the static vectors as they are.
+    row_map: str | None = None
+    #: Set by ``embed`` itself, not an option: the map file the static encoder applies (workers load it).
+    static_map: str | None = None
     trust_remote_code: bool = False
     # Recorded per row as rows.parquet's ``source`` (for --cap flan2022 and the report); a dataset
     # without this column is fine: the folder then has no ``source``.
@@ -54,6 +59,16 @@ class EmbedConfig:
         if self.backend != "static":
             return "rows"
         return self.task_means or defaults.TASK_MEANS[0]
+
+    @property
+    def maps_rows(self) -> bool:
+        """The static rows are stored through the map to the transformer's space."""
+        return self.backend == "static" and (self.row_map or defaults.ROW_MAPS[0]) == "transformer"
+
+    @property
+    def samples_teacher(self) -> bool:
+        """``embed`` embeds a sample of each task with the transformer (for the task means or the map)."""
+        return self.stage1 == "transformer" or self.maps_rows
 
     def validate(self) -> None:
         for name, choices in (
@@ -97,9 +112,14 @@ class EmbedConfig:
                 f"{param('task_means')} transformer applies to {param('backend')} static only "
                 "(a transformer folder's row means are the transformer's)"
             )
+        if self.row_map is not None and self.row_map not in defaults.ROW_MAPS:
+            raise UsageError(f"unknown {param('row_map')} {self.row_map!r}; choose from {', '.join(defaults.ROW_MAPS)}")
+        if self.row_map == "transformer" and self.backend != "static":
+            raise UsageError(f"{param('row_map')} transformer applies to {param('backend')} static only")
         if self.task_sample < 1:
             raise UsageError(f"{param('task_sample')} must be at least 1, got {self.task_sample}")
-        if self.task_sample != defaults.TASK_SAMPLE and self.stage1 != "transformer":
+        if self.task_sample != defaults.TASK_SAMPLE and not self.samples_teacher:
             raise UsageError(
-                f"{param('task_sample')} applies to {param('backend')} static with {param('task_means')} transformer"
+                f"{param('task_sample')} applies to {param('backend')} static with {param('task_means')} "
+                f"or {param('row_map')} transformer"
             )

@@ -24,7 +24,7 @@ def load_encoder(cfg: EmbedConfig, model: str):
     from smart_cli import backends
 
     try:
-        return backends.load_encoder(
+        encoder = backends.load_encoder(
             cfg.backend,
             model,
             device=cfg.device,
@@ -35,6 +35,11 @@ def load_encoder(cfg: EmbedConfig, model: str):
         )
     except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
         raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
+    if cfg.static_map and cfg.backend == "static":  # the map embed fitted (embed/teacher.py)
+        from smart_cli.backends.mapped import MappedEncoder
+
+        return MappedEncoder.load(encoder, cfg.static_map)
+    return encoder
 
 
 @dataclass

@@ -72,8 +72,9 @@ def _inputs(identity: dict, ds, cfg: EmbedConfig, model: str) -> dict:
         **({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
         # The static backend's window (its vectors depend on it); transformer folders keep their fingerprint.
         **({"max_tokens": cfg.max_tokens} if cfg.backend == "static" else {}),
-        # Stage 1's means from the transformer (static folders); rows' own means add nothing.
+        # Stage 1's means from the transformer and the rows' map (static folders); absent otherwise.
         **({"task_means": teacher_record(cfg)} if cfg.stage1 == "transformer" else {}),
+        **({"row_map": teacher_record(cfg) | {"method": "affine-least-squares"}} if cfg.maps_rows else {}),
         # Chat rows only, for the same reason.
         **({"chat": {k: getattr(cfg, k) for k in ("system_turns", "role_map", "bad_rows")}} if cfg.is_chat else {}),
     }

@@ -1,4 +1,4 @@
-"""Stage 1's task means from the transformer, for an ``EMB_DIR`` embedded with the static backend.
+"""The transformer's part in a static ``EMB_DIR``: stage 1's task means and the map of every row.
 
 Stage 1 needs only each task's mean embedding. A static model places those means differently from
 the transformer it was distilled from, and the tasks chosen differ with them. So ``embed
@@ -12,18 +12,24 @@ where ``W`` is the least-squares map from static to transformer vectors, fitted 
 pairs with each task's sample mean removed (the within-task regression; a small ridge keeps it
 defined). A task whose rows are all sampled gets its exact transformer mean. The result,
 ``task_means.npy`` (float64, tasks in ``rows.parquet`` order), is what ``select-tasks`` reads
-(``task_means.stage1_means``); stage 2 keeps the static vectors.
+(``task_means.stage1_means``).
+
+The same sample also fits an affine map from static to transformer vectors (``static_map.npy``,
+``backends/mapped.py``), through which every row is stored (``--row-map transformer``, the
+default): stage 2 then selects on vectors nearer the transformer's. The map is fitted before the
+rows are embedded, and the sample's vectors are kept until ``embed`` ends, so that a resumed run
+maps its remaining rows the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from smart_cli import artifacts, defaults
-from smart_cli.artifacts import ROWS, TASK_MEANS
+from smart_cli.artifacts import ROWS, STATIC_MAP, TASK_MEANS
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.source import _texts
 from smart_cli.reporter import Reporter
@@ -31,6 +37,8 @@ from smart_cli.task_means import sum_by_group
 
 #: Texts per call of the transformer (one progress step each).
 _CHUNK = 512
+#: The sample's transformer vectors while ``embed`` runs (``-<fingerprint>.npy``; gone when it ends).
+TEACHER_SAMPLE = ".teacher-sample"
 #: Ridge of the static-to-transformer map, relative to the mean squared static deviation.
 _RIDGE = 1e-3
 
@@ -87,12 +95,21 @@ def estimate(
     return group_means(teacher, codes, n_tasks) + shift
 
 
-def teacher_means(texts, cfg: EmbedConfig, model: str, out: Path, static_all: np.ndarray, reporter: Reporter) -> dict:
-    """Write ``out/task_means.npy`` for a static ``EMB_DIR`` and return its ``meta.json`` record.
+@dataclass(frozen=True)
+class TeacherSample:
+    """The sampled rows (positions in ``EMB_DIR``) and their transformer vectors, with every row's task."""
 
-    ``texts``: the embedded rows' text columns (as ``Shards.texts``); ``static_all``: their stored
-    static vectors; ``out/rows.parquet`` must be written already (it gives the tasks).
-    """
+    positions: np.ndarray
+    vectors: np.ndarray  # (len(positions), teacher dim) float64
+    codes: np.ndarray  # (rows,) int32: every row's task, as rows.parquet orders them
+    n_tasks: int
+    encoder: str
+
+
+def teacher_sample(texts, cfg: EmbedConfig, model: str, out: Path, fp: str, reporter: Reporter) -> TeacherSample:
+    """Embed the seeded sample of each task's rows with the transformer (``cfg.model``), or read it back
+    where a run with the same inputs (fingerprint ``fp``) already did: a resumed run maps its rows
+    with the same map. ``texts``: the embedded rows' text columns; ``out/rows.parquet`` is written."""
     import pyarrow.parquet as pq
 
     from smart_cli.artifacts.embeddings import _codes
@@ -100,25 +117,72 @@ def teacher_means(texts, cfg: EmbedConfig, model: str, out: Path, static_all: np
 
     names, codes = _codes(pq.read_table(out / ROWS, columns=["task"]).column("task"))
     sample = sample_rows(codes, len(names), cfg.task_sample, defaults.SEED)
-    encoder = load_encoder(replace(cfg, backend="transformer", precision="fp32"), model)
-    teacher = np.empty((len(sample), int(encoder.dim)), dtype=np.float64)
+    kept = out / f"{TEACHER_SAMPLE}-{fp}.npy"
+    encoder = load_encoder(replace(cfg, backend="transformer", precision="fp32", static_map=None), model)
     try:
-        with reporter.progress("task means (transformer sample)", len(sample)) as advance:
+        if kept.is_file():
+            vectors = np.load(kept, allow_pickle=False)
+            if vectors.shape == (len(sample), int(encoder.dim)):
+                reporter.log(f"resuming: the transformer sample of {len(sample):,} rows is kept in {out}", "cyan")
+                return TeacherSample(sample, vectors, codes, len(names), encoder.name)
+        vectors = np.empty((len(sample), int(encoder.dim)), dtype=np.float64)
+        with reporter.progress("transformer sample (task means, row map)", len(sample)) as advance:
             for lo in range(0, len(sample), _CHUNK):
                 rows = sample[lo : lo + _CHUNK]
-                teacher[lo : lo + len(rows)] = encoder.encode(_texts(texts[rows.tolist()], cfg))
+                vectors[lo : lo + len(rows)] = encoder.encode(_texts(texts[rows.tolist()], cfg))
                 advance(len(rows))
     finally:
         getattr(encoder, "close", lambda: None)()
-    means = estimate(static_all, codes, sample, teacher, len(names))
+    for old in out.glob(f"{TEACHER_SAMPLE}-*.npy"):
+        old.unlink(missing_ok=True)  # another run's
+    with artifacts.atomic_path(kept) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, vectors, allow_pickle=False)
+    return TeacherSample(sample, vectors, codes, len(names), encoder.name)
+
+
+def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
+    """``out/static_map.npy``: the affine map from ``static``'s vectors to the transformer's, fitted on the
+    sample (kept as it is when ``resumed``: the rows embedded so far went through it)."""
+    from smart_cli.backends.mapped import fit_affine
+
+    path = out / STATIC_MAP
+    if resumed and path.is_file():
+        return path
+    base = static.encode(_texts(texts[sample.positions.tolist()], cfg))
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, fit_affine(base, sample.vectors), allow_pickle=False)
+    return path
+
+
+def write_task_means(sample: TeacherSample, cfg: EmbedConfig, out: Path, stored: np.ndarray) -> dict:
+    """``out/task_means.npy`` from the sample and every row's ``stored`` vectors; its ``meta.json`` record."""
+    means = estimate(stored, sample.codes, sample.positions, sample.vectors, sample.n_tasks)
     with artifacts.atomic_path(out / TASK_MEANS) as tmp, open(tmp, "wb") as fh:
         np.save(fh, means, allow_pickle=False)
     return {
         "method": "transformer-sample",
-        "encoder": encoder.name,
-        "dim": int(encoder.dim),
+        "encoder": sample.encoder,
+        "dim": int(means.shape[1]),
         "sample_rows": cfg.task_sample,
         "seed": defaults.SEED,
-        "rows_embedded": int(len(sample)),
+        "rows_embedded": int(len(sample.positions)),
         "sha256": artifacts.sha256_file(out / TASK_MEANS),
     }
+
+
+def map_record(sample: TeacherSample, cfg: EmbedConfig, out: Path) -> dict:
+    """``meta.json``'s record of the row map."""
+    return {
+        "method": "affine-least-squares",
+        "encoder": sample.encoder,
+        "sample_rows": cfg.task_sample,
+        "seed": defaults.SEED,
+        "fitted_rows": int(len(sample.positions)),
+        "sha256": artifacts.sha256_file(out / STATIC_MAP),
+    }
+
+
+def forget_sample(out: Path) -> None:
+    """The finished folder keeps the means and the map, not the sample's vectors."""
+    for old in out.glob(f"{TEACHER_SAMPLE}-*.npy"):
+        old.unlink(missing_ok=True)
