@@ -43,7 +43,11 @@ def _try_lock(path: Path) -> int | str:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = _holder(fd)
+        # The holder writes its pid just after locking: give it a moment before naming no one.
+        holder, until = _holder(fd), time.monotonic() + 0.5
+        while holder == "another process" and time.monotonic() < until:
+            time.sleep(0.01)
+            holder = _holder(fd)
         os.close(fd)
         return holder
     try:
