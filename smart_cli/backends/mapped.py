@@ -20,14 +20,19 @@ from smart_cli.backends.base import _l2_normalise
 RIDGE = 1e-3
 
 
+def ridge_solve(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``W`` minimising ``|x @ W - y|^2 + ridge |W|^2`` for centred float64 ``x`` and ``y``; the ridge is
+    ``RIDGE`` times the mean squared coordinate of ``x``."""
+    gram = x.T @ x
+    ridge = RIDGE * max(float(np.trace(gram)) / max(1, len(gram)), 1e-12)
+    return np.linalg.solve(gram + ridge * np.eye(len(gram)), x.T @ y)
+
+
 def fit_affine(static: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     """``[W; b]`` minimising ``|static @ W + b - teacher|^2 + ridge |W|^2`` over the rows given."""
     s, t = np.asarray(static, np.float64), np.asarray(teacher, np.float64)
     s_mean, t_mean = s.mean(axis=0), t.mean(axis=0)
-    centred = s - s_mean
-    gram = centred.T @ centred
-    ridge = RIDGE * max(float(np.trace(gram)) / max(1, len(gram)), 1e-12)
-    w = np.linalg.solve(gram + ridge * np.eye(len(gram)), centred.T @ (t - t_mean))
+    w = ridge_solve(s - s_mean, t - t_mean)
     return np.vstack([w, (t_mean - s_mean @ w)[None, :]])
 
 

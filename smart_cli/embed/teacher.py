@@ -31,7 +31,7 @@ import numpy as np
 from smart_cli import artifacts, defaults
 from smart_cli.artifacts import ROWS, STATIC_MAP, TASK_MEANS
 from smart_cli.embed.config import EmbedConfig
-from smart_cli.embed.source import _texts
+from smart_cli.embed.source import _texts, teacher_record
 from smart_cli.reporter import Reporter
 from smart_cli.task_means import sum_by_group
 
@@ -39,8 +39,6 @@ from smart_cli.task_means import sum_by_group
 _CHUNK = 512
 #: The sample's transformer vectors while ``embed`` runs (``-<fingerprint>.npy``; gone when it ends).
 TEACHER_SAMPLE = ".teacher-sample"
-#: Ridge of the static-to-transformer map, relative to the mean squared static deviation.
-_RIDGE = 1e-3
 
 
 def sample_rows(task_codes: np.ndarray, n_tasks: int, per_task: int, seed: int) -> np.ndarray:
@@ -70,11 +68,10 @@ def group_means(values: np.ndarray, codes: np.ndarray, n_groups: int, block: int
 
 def fit_map(static: np.ndarray, teacher: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Least-squares ``W`` (static dim x teacher dim) with ``static @ W ~ teacher`` inside tasks."""
+    from smart_cli.backends.mapped import ridge_solve
+
     s = static - group_means(static, codes, n_groups)[codes]
-    t = teacher - group_means(teacher, codes, n_groups)[codes]
-    gram = s.T @ s
-    ridge = _RIDGE * max(float(np.trace(gram)) / max(1, gram.shape[0]), 1e-12)
-    return np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), s.T @ t)
+    return ridge_solve(s, teacher - group_means(teacher, codes, n_groups)[codes])
 
 
 def estimate(
@@ -160,11 +157,9 @@ def write_task_means(sample: TeacherSample, cfg: EmbedConfig, out: Path, stored:
     with artifacts.atomic_path(out / TASK_MEANS) as tmp, open(tmp, "wb") as fh:
         np.save(fh, means, allow_pickle=False)
     return {
-        "method": "transformer-sample",
+        **teacher_record(cfg),
         "encoder": sample.encoder,
         "dim": int(means.shape[1]),
-        "sample_rows": cfg.task_sample,
-        "seed": defaults.SEED,
         "rows_embedded": int(len(sample.positions)),
         "sha256": artifacts.sha256_file(out / TASK_MEANS),
     }
@@ -173,10 +168,9 @@ def write_task_means(sample: TeacherSample, cfg: EmbedConfig, out: Path, stored:
 def map_record(sample: TeacherSample, cfg: EmbedConfig, out: Path) -> dict:
     """``meta.json``'s record of the row map."""
     return {
+        **teacher_record(cfg),
         "method": "affine-least-squares",
         "encoder": sample.encoder,
-        "sample_rows": cfg.task_sample,
-        "seed": defaults.SEED,
         "fitted_rows": int(len(sample.positions)),
         "sha256": artifacts.sha256_file(out / STATIC_MAP),
     }
