@@ -21,6 +21,7 @@ import numpy as np
 
 from smart_cli import artifacts, sources
 from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, STATIC_MAP, TASK_MEANS, partial
+from smart_cli.embed import pages
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
 from smart_cli.embed.source import _chat_rows, _inputs, _open_dataset, _text_columns, _write_rows
@@ -87,6 +88,7 @@ def embed(
         if sample is not None and cfg.maps_rows:
             cfg, encoder = _mapped(sample, texts, cfg, encoder, out, fp)
             partial.check_space(out, len(rows), int(encoder.dim), cfg.dtype)
+        pages.release_dataset_pages(pages.dataset_files(rows))  # what the rows and the sample read
         shards = Shards(texts, cfg, encoder)
         setup = LoadShards(tuple(sources.entry(d) for d in sources.as_list(dataset)), cfg, model, kept)
         truncated, zero_rows = _encode_all(shards, setup, executor or InProcess(), out, fp, reporter)
