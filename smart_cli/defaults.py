@@ -19,7 +19,9 @@ BACKENDS = ("transformer", "static")
 PRECISIONS = ("fp32", "bf16")
 BATCH_SIZE = 64
 SHARD_ROWS = 8192
-#: The static backend's window: tokens of a text that count (0: all), as the paper's gte-large.
+#: The static backend's window (tokens of a text that count; 0: all) where ``embed`` samples no
+#: transformer (as the paper's gte-large); where it does, the window is the transformer's own
+#: (``backends.base.model_window``: 254 for the packaged model), the text the sample was read from.
 STATIC_MAX_TOKENS = 512
 #: Stage 1's task means in a static folder: estimated with the transformer from a sample of each
 #: task's rows (``embed/teacher.py``), or the static rows' own means.

@@ -71,6 +71,7 @@ def test_static_folder_selects_tasks_on_the_transformer_means(
     record = meta["task_means"]
     assert record["method"] == "transformer-sample" and record["sample_rows"] == 64 and record["dim"] == 384
     assert record["rows_embedded"] == meta["rows"] and record["sha256"] == artifacts.sha256_file(out / "task_means.npy")
+    assert meta["max_tokens"] == 254  # the transformer's own window: 256 less [CLS] and [SEP]
     want = _tasks(runner, tiny_emb, tmp_path / "t.json")
     got = _tasks(runner, out, tmp_path / "s.json")
     assert [(t["task"], t["budget"]) for t in got["tasks"]] == [(t["task"], t["budget"]) for t in want["tasks"]]
@@ -83,6 +84,7 @@ def test_static_folder_selects_tasks_on_the_transformer_means(
     assert result.exit_code == 0, result.output
     meta_rows = json.loads((rows_only / "meta.json").read_text())
     assert "task_means" not in meta_rows and not (rows_only / "task_means.npy").exists()
+    assert meta_rows["max_tokens"] == 254  # the transformer is still sampled (for the row map)
     assert meta_rows["fingerprint"] != meta["fingerprint"]
     static_gains = [t["gain"] for t in _tasks(runner, rows_only, tmp_path / "r.json")["tasks"]]
     assert static_gains != [t["gain"] for t in got["tasks"]]  # the static rows' own means are another space
@@ -174,3 +176,25 @@ def test_interrupted_static_embed_resumes_with_the_same_map(tiny_dataset, static
     for name in ("embeddings.npy", "task_means.npy", "static_map.npy", "meta.json"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     assert not list(out.glob(".teacher-sample-*.npy"))
+
+
+def test_the_static_window_follows_the_sampled_transformer():
+    from smart_cli.backends.base import DEFAULT_MODEL, model_window, resolve_model
+    from smart_cli.embed.config import EmbedConfig
+
+    model = resolve_model(DEFAULT_MODEL)
+    assert model_window(model) == 254
+    static = EmbedConfig(backend="static")
+    assert static.window(model) == 254
+    assert EmbedConfig(backend="static", task_means="rows", row_map="none").window(model) == 512
+    assert EmbedConfig(backend="static", max_tokens=0).window(model) == 0
+    assert EmbedConfig(backend="static", max_tokens=100).window(model) == 100
+    assert EmbedConfig().window(model) is None  # the transformer backend: its model's own
+
+
+def test_model_window_is_none_where_the_folder_does_not_say(tmp_path):
+    from smart_cli.backends.base import model_window
+
+    assert model_window(tmp_path) is None
+    (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 128}')
+    assert model_window(tmp_path) is None  # no tokenizer.json: the special tokens are unknown

@@ -57,6 +57,23 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> str:
     return text
 
 
+def model_window(model: str | os.PathLike[str]) -> int | None:
+    """Tokens of a text's own that the sentence-transformers model in folder ``model`` reads: its
+    ``max_seq_length`` less the special tokens its tokenizer adds ([CLS] and [SEP]: 254 of 256 for
+    the packaged model). None where the folder does not say (a hub id, no ``tokenizer.json``)."""
+    import json
+
+    root = Path(model)
+    try:
+        length = json.loads((root / "sentence_bert_config.json").read_text())["max_seq_length"]
+        from tokenizers import Tokenizer
+
+        specials = Tokenizer.from_file(str(root / "tokenizer.json")).num_special_tokens_to_add(False)
+    except Exception:  # unreadable or not a sentence-transformers folder (tokenizers raises bare Exception)
+        return None
+    return int(length) - int(specials) if isinstance(length, int) and length > specials else None
+
+
 def _display_name(model: str) -> str:
     """A short, machine-independent name for metadata and cache folders."""
     if model.strip().lower() in _PACKAGED_ALIASES:

@@ -21,7 +21,12 @@ Precision = Annotated[
     str, typer.Option(help="Transformer inference: fp32, or bf16 (autocast; faster on CPUs with AVX512-BF16).")
 ]
 MaxTokens = Annotated[
-    int, typer.Option(help="Static backend: tokens of a text that count (0: all); the rest is not tokenized.")
+    int | None,
+    typer.Option(
+        help="Static backend: tokens of a text that count (0: all); the rest is not tokenized. Default: the "
+        "transformer's own window (254 for the packaged model) where a sample of it is embedded, else 512.",
+        show_default=False,
+    ),
 ]
 # Stage 1's task means of a static folder (embed).
 TaskMeans = Annotated[
@@ -109,7 +114,7 @@ def embed(
     dtype: Annotated[str, typer.Option(help="float32, or float16 to halve the file.")] = defaults.DTYPES[0],
     precision: Precision = defaults.PRECISIONS[0],
     shard_rows: Annotated[int, typer.Option(help="Rows per resumable shard.")] = defaults.SHARD_ROWS,
-    max_tokens: MaxTokens = defaults.STATIC_MAX_TOKENS,
+    max_tokens: MaxTokens = None,
     task_means: TaskMeans = None,
     task_sample: TaskSample = defaults.TASK_SAMPLE,
     row_map: RowMap = None,

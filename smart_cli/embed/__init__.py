@@ -61,6 +61,7 @@ def embed(
     out = Path(out)
     ds, cfg, identity = _open_dataset(dataset, cfg)
     model = backends.resolve_model(cfg.model)
+    cfg = replace(cfg, max_tokens=cfg.window(model))
     inputs = _inputs(identity, ds, cfg, cfg.model)
     fp = artifacts.fingerprint(inputs)
 
@@ -83,6 +84,7 @@ def embed(
         except OSError as exc:
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
         _write_rows(ds, cfg, identity, out / ROWS, kept)
+        pages.release_dataset_pages(pages.dataset_files(ds))  # the task and template columns, read whole
         texts = _text_columns(rows, cfg)
         sample = teacher_sample(texts, cfg, model, out, fp, reporter) if cfg.samples_teacher else None
         if sample is not None and cfg.maps_rows:

@@ -22,8 +22,8 @@ class EmbedConfig:
     dtype: str = defaults.DTYPES[0]
     # Inference precision of the transformer backend (bf16: autocast); the static one has none.
     precision: str = defaults.PRECISIONS[0]
-    # The static backend's window (0: none); the transformer's is its model's.
-    max_tokens: int = defaults.STATIC_MAX_TOKENS
+    # The static backend's window (0: none; None: ``window``'s default); the transformer's is its model's.
+    max_tokens: int | None = None
     shard_rows: int = defaults.SHARD_ROWS
     #: Static backend: stage 1's task means from the transformer on ``task_sample`` rows per task
     #: (None: ``transformer``), or ``rows``: the static vectors' own means.
@@ -70,6 +70,18 @@ class EmbedConfig:
         """``embed`` embeds a sample of each task with the transformer (for the task means or the map)."""
         return self.stage1 == "transformer" or self.maps_rows
 
+    def window(self, model: str) -> int | None:
+        """The static backend's window for the transformer folder ``model`` (None for a transformer folder):
+        ``max_tokens`` where given; else the transformer's own where ``embed`` samples it (the map and
+        the task means then relate the same text), else ``defaults.STATIC_MAX_TOKENS``."""
+        from smart_cli.backends.base import model_window
+
+        if self.backend != "static":
+            return None
+        if self.max_tokens is not None:
+            return self.max_tokens
+        return (model_window(model) if self.samples_teacher else None) or defaults.STATIC_MAX_TOKENS
+
     def validate(self) -> None:
         for name, choices in (
             ("text", chat.TEXT_MODES if self.is_chat else defaults.TEXT_MODES),
@@ -87,9 +99,9 @@ class EmbedConfig:
             raise UsageError(f"{precision} {self.precision} applies to {param('backend')} transformer only")
         if self.precision != "fp32" and self.device and "," in self.device:
             raise UsageError(f"{precision} {self.precision} needs one device; several GPUs run in fp32")
-        if self.max_tokens < 0:
+        if self.max_tokens is not None and self.max_tokens < 0:
             raise UsageError(f"{param('max_tokens')} must be at least 0 (0: no window), got {self.max_tokens}")
-        if self.max_tokens != defaults.STATIC_MAX_TOKENS and self.backend != "static":
+        if self.max_tokens is not None and self.backend != "static":
             raise UsageError(f"{param('max_tokens')} applies to {param('backend')} static only")
         if self.batch_size < 1:
             raise UsageError(f"{param('batch_size')} must be at least 1")
