@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from smart_cli import artifacts, data, defaults, formats, manifest, sources
+from smart_cli import artifacts, data, dataset_pages, defaults, formats, manifest, sources
 from smart_cli.errors import DataError, UsageError, param
 from smart_cli.executor import Executor
 from smart_cli.reporter import Reporter, or_silent
@@ -93,11 +93,13 @@ def mixture_records(table, meta: dict, ds, seed: int, fmt: formats.LineFormat, k
     order = order[np.random.default_rng(seed).permutation(len(order))]
     tasks = table.column("task").to_pylist()
     source = ds.select_columns(read)
+    files = dataset_pages.dataset_files(source)
     # Gathered a block at a time (arrow take on the memory-mapped table): no indices mapping over
     # the whole split, no per-row reads.
     for lo in range(0, len(order), 8192):
         block = order[lo : lo + 8192]
         batch = source[rows[block].tolist()]
+        dataset_pages.release_dataset_pages(files)  # the block is copied out (dataset_pages.py)
         for k, i in enumerate(block):
             values = {c: batch[c][k] for c in batch}
             try:

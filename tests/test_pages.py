@@ -1,4 +1,4 @@
-"""Dropping the dataset's memory-mapped Arrow pages once a shard's text is read (embed/pages.py)."""
+"""Dropping the dataset's memory-mapped Arrow pages once their text is read (dataset_pages.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from smart_cli.embed import pages
+from smart_cli import dataset_pages as pages
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps is Linux's")
 
@@ -33,7 +33,9 @@ def arrow_dataset(tmp_path):
     rng = np.random.default_rng(0)
     words = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])
     prompts = [" ".join(rng.choice(words, 400)) for _ in range(3000)]  # ~8 MB of text
-    datasets.Dataset.from_dict({"inputs": prompts}).save_to_disk(str(tmp_path / "ds"))
+    datasets.Dataset.from_dict({"inputs": prompts, "targets": [p[:20] for p in prompts]}).save_to_disk(
+        str(tmp_path / "ds")
+    )
     return datasets.load_from_disk(str(tmp_path / "ds")), prompts
 
 
@@ -82,3 +84,20 @@ def test_encode_shard_leaves_no_text_pages_resident(arrow_dataset, static_encode
     vectors, _ = encode_shard(shards, (0, len(prompts)))
     assert _mapped_kib(files) < 1024  # 8 MB of text read, under 1 MB of it left resident
     assert np.array_equal(vectors, static_encoder.encode(prompts).astype(vectors.dtype))
+
+
+def test_export_leaves_no_text_pages_resident(arrow_dataset):
+    import pyarrow as pa
+
+    from smart_cli.export import mixture_records
+    from smart_cli.formats import LineFormat
+
+    ds, prompts = arrow_dataset
+    files = pages.dataset_files(ds)
+    picked = list(range(0, len(prompts), 2))
+    table = pa.table({"row": picked, "task": ["t"] * len(picked)})
+    meta = {"columns": {"prompt": "inputs", "response": "targets"}}
+    records = list(mixture_records(table, meta, ds, 0, LineFormat()))
+    assert sorted(row for _, _, row in records) == picked
+    assert all(rec["prompt"] == prompts[row] for rec, _, row in records)
+    assert _mapped_kib(files) < 1024  # 4 MB of text gathered, under 1 MB of it left resident

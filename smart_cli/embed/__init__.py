@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from smart_cli import artifacts, sources
+from smart_cli import dataset_pages as pages
 from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, STATIC_MAP, TASK_MEANS, partial
-from smart_cli.embed import pages
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
 from smart_cli.embed.source import _chat_rows, _inputs, _open_dataset, _text_columns, _write_rows

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from smart_cli import artifacts
+from smart_cli import dataset_pages as pages
 from smart_cli.artifacts import PARTIAL, PROGRESS, partial
-from smart_cli.embed import pages
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.source import _open_dataset, _text_columns, _texts
 from smart_cli.errors import DataError, Interrupted, first_line
@@ -77,7 +77,7 @@ def encode_shard(shards: Shards, rows: tuple[int, int]) -> tuple[np.ndarray, int
     """One shard's vectors (in the stored dtype) and how many of its texts were truncated."""
     lo, hi = rows
     texts = _texts(shards.texts[lo:hi], shards.cfg)
-    pages.release_dataset_pages(pages.dataset_files(shards.texts))  # the text is copied out: see pages.py
+    pages.release_dataset_pages(pages.dataset_files(shards.texts))  # the text is copied out: see dataset_pages.py
     vectors = shards.encoder.encode(texts)
     if not np.isfinite(vectors).all():
         raise DataError(f"the model produced NaN or infinite vectors for rows {lo}-{hi - 1}")

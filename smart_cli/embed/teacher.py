@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from smart_cli import artifacts, defaults
+from smart_cli import dataset_pages as pages
 from smart_cli.artifacts import ROWS, STATIC_MAP, TASK_MEANS
-from smart_cli.embed import pages
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.source import _texts, teacher_record
 from smart_cli.reporter import Reporter
@@ -128,7 +128,7 @@ def teacher_sample(texts, cfg: EmbedConfig, model: str, out: Path, fp: str, repo
             for lo in range(0, len(sample), _CHUNK):
                 rows = sample[lo : lo + _CHUNK]
                 vectors[lo : lo + len(rows)] = encoder.encode(_texts(texts[rows.tolist()], cfg))
-                pages.release_dataset_pages(pages.dataset_files(texts))  # scattered rows: see pages.py
+                pages.release_dataset_pages(pages.dataset_files(texts))  # scattered rows: see dataset_pages.py
                 advance(len(rows))
     finally:
         getattr(encoder, "close", lambda: None)()

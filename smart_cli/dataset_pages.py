@@ -3,8 +3,9 @@
 ``datasets`` reads its Arrow files through memory maps. Every page ``embed`` reads stays counted in
 the reading process's resident set until the map goes, so a pass over 14 GB of prompts showed as
 14 GB of peak RSS, though none of it was memory the process held: the pages are the page cache's,
-clean, and can be dropped and read again at any time. After each shard ``embed`` drops them from
-this process (``madvise(MADV_DONTNEED)``), as it already does for the pages of ``embeddings.npy``.
+clean, and can be dropped and read again at any time. ``embed`` drops them from the process
+(``madvise(MADV_DONTNEED)``) after each shard, as it already does for the pages of
+``embeddings.npy``, and ``export`` after each block of rows it gathers.
 
 Only maps of the dataset's own files that are not writable are touched: dropping a clean, read-only
 file page loses nothing (the next read faults it in from the file again), whereas on anonymous or
