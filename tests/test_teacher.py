@@ -198,3 +198,12 @@ def test_model_window_is_none_where_the_folder_does_not_say(tmp_path):
     assert model_window(tmp_path) is None
     (tmp_path / "sentence_bert_config.json").write_text('{"max_seq_length": 128}')
     assert model_window(tmp_path) is None  # no tokenizer.json: the special tokens are unknown
+
+
+def test_the_sample_runs_in_small_batches_on_a_cpu_only():
+    from smart_cli.embed.config import EmbedConfig
+    from smart_cli.embed.teacher import CPU_BATCH, _batch_size
+
+    assert _batch_size(EmbedConfig(backend="static", device="cpu")) == CPU_BATCH == 16
+    assert _batch_size(EmbedConfig(backend="static", device="cpu", batch_size=8)) == 8  # smaller stays
+    assert _batch_size(EmbedConfig(backend="static", device="cuda:0", batch_size=256)) == 256
