@@ -201,9 +201,10 @@ def test_model_window_is_none_where_the_folder_does_not_say(tmp_path):
 
 
 def test_the_sample_runs_in_small_batches_on_a_cpu_only():
-    from smart_cli.embed.config import EmbedConfig
-    from smart_cli.embed.teacher import CPU_BATCH, _batch_size
+    from smart_cli.backends.transformer import TransformerEncoder
+    from smart_cli.embed.teacher import CPU_BATCH, sample_batch
 
-    assert _batch_size(EmbedConfig(backend="static", device="cpu")) == CPU_BATCH == 16
-    assert _batch_size(EmbedConfig(backend="static", device="cpu", batch_size=8)) == 8  # smaller stays
-    assert _batch_size(EmbedConfig(backend="static", device="cuda:0", batch_size=256)) == 256
+    assert sample_batch(64, on_cpu=True) == CPU_BATCH == 16
+    assert sample_batch(8, on_cpu=True) == 8  # smaller stays
+    assert sample_batch(256, on_cpu=False) == 256  # a GPU keeps --batch-size
+    assert TransformerEncoder(device="cpu").on_cpu

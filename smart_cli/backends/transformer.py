@@ -68,6 +68,11 @@ class TransformerEncoder:
         self._length_tokenizer = self._make_length_tokenizer()
         self._memo: tuple[list[str], np.ndarray] | None = None
 
+    @property
+    def on_cpu(self) -> bool:
+        """The model runs on the CPU (the device sentence-transformers chose or was given; no pool)."""
+        return self._pool is None and self.model.device.type == "cpu"
+
     # -- token lengths ---------------------------------------------------------------------------
 
     def _make_length_tokenizer(self):

@@ -120,8 +120,8 @@ def teacher_sample(texts, cfg: EmbedConfig, model: str, out: Path, fp: str, repo
     names, codes = _codes(pq.read_table(out / ROWS, columns=["task"]).column("task"))
     sample = sample_rows(codes, len(names), cfg.task_sample, defaults.SEED)
     kept = out / f"{TEACHER_SAMPLE}-{fp}.npy"
-    teacher = replace(cfg, backend="transformer", precision="fp32", static_map=None, batch_size=_batch_size(cfg))
-    encoder = load_encoder(teacher, model)
+    encoder = load_encoder(replace(cfg, backend="transformer", precision="fp32", static_map=None), model)
+    encoder.batch_size = sample_batch(encoder.batch_size, encoder.on_cpu)
     try:
         if kept.is_file():
             vectors = np.load(kept, allow_pickle=False)
@@ -144,12 +144,9 @@ def teacher_sample(texts, cfg: EmbedConfig, model: str, out: Path, fp: str, repo
     return TeacherSample(sample, vectors, codes, len(names), encoder.name)
 
 
-def _batch_size(cfg: EmbedConfig) -> int:
-    """The sample's texts per transformer batch: on a CPU at most ``CPU_BATCH``, on a GPU ``--batch-size``."""
-    import torch
-
-    on_gpu = (cfg.device or "").startswith("cuda") or (cfg.device is None and torch.cuda.is_available())
-    return cfg.batch_size if on_gpu else min(cfg.batch_size, CPU_BATCH)
+def sample_batch(batch_size: int, on_cpu: bool) -> int:
+    """The sample's texts per transformer batch: at most ``CPU_BATCH`` on a CPU, ``--batch-size`` elsewhere."""
+    return min(batch_size, CPU_BATCH) if on_cpu else batch_size
 
 
 def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
