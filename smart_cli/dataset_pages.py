@@ -31,16 +31,17 @@ def dataset_files(ds) -> frozenset[str]:
 
 
 def read_only_maps(files: Iterable[str], maps: str = MAPS) -> list[tuple[int, int]]:
-    """``(start, end)`` of this process's maps of ``files`` that are not writable."""
+    """``(start, end)`` of this process's maps of ``files`` (real paths) that are not writable."""
     wanted = frozenset(files)
     if not wanted:
         return []
     ranges = []
     with contextlib.suppress(OSError), open(maps, encoding="utf-8", errors="replace") as fh:
         for line in fh:
-            # start-end perms offset dev inode path (the path may hold spaces)
+            # start-end perms offset dev inode path (the path may hold spaces; the kernel writes it
+            # with symbolic links resolved, as ``dataset_files`` gives the dataset's)
             fields = line.rstrip("\n").split(maxsplit=5)
-            if len(fields) < 6 or "w" in fields[1] or os.path.realpath(fields[5]) not in wanted:
+            if len(fields) < 6 or "w" in fields[1] or fields[5] not in wanted:
                 continue
             start, end = (int(x, 16) for x in fields[0].split("-"))
             ranges.append((start, end))
