@@ -142,7 +142,7 @@ def lazy_greedy(
 def _loop(columns: _Columns, code, lam32, tm, diag, bound, picks, gains) -> None:
     """The dense engine's loop (``dense_greedy._lazy``), one column per re-evaluation.
 
-    The dense engine scores a popped element together with up to three stale ones below it (four
+    The dense engine scores a popped element together with up to seven stale ones below it (eight
     sums in one pass over the kernel); here each is scored when it is popped. The heap sees the
     same bounds in the same order either way: a gain computed early is the gain computed at its
     pop, since the set does not change in between.

@@ -31,7 +31,7 @@ raises ``ValueError`` instead.
 
 Facility location's gain is an O(n) sum that cannot be reordered without changing its last bit;
 instead a re-evaluation scores the popped element and the heap's next stale entries in one pass
-(four independent sums, one per lane), and keeps each gain until a pick makes it stale.
+(eight independent sums, one per lane), and keeps each gain until a pick makes it stale.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from numba import njit
 FUNCTIONS = {"fl": 0, "gc": 1, "logdet": 2}
 _FL, _GC, _LOGDET = 0, 1, 2
 #: Facility-location gains scored in one pass over the rows.
-_LANES = 4
+_LANES = 8
 
 
 # --------------------------------------------------------------------------- heap (libstdc++'s)
@@ -131,10 +131,15 @@ def _singletons(k: np.ndarray, code: int, lam: float, tm: np.ndarray, ts: np.nda
 
 
 @njit(cache=True, error_model="numpy")
-def _fl_gains(kt: np.ndarray, best: np.ndarray, lanes: np.ndarray) -> tuple[float, float, float, float]:
-    """Facility location's gains of the four elements ``lanes``: sum_i max(0, s_ij - best_i) from i = n - 1."""
+def _fl_gains(kt: np.ndarray, best: np.ndarray, lanes: np.ndarray, out: np.ndarray) -> None:
+    """Facility location's gains of the eight elements ``lanes``: sum_i max(0, s_ij - best_i) from i = n - 1.
+
+    Eight independent sums keep the adder busy (each sum's order is fixed, so a single one waits
+    on its previous add); more lanes gained nothing measurable (the columns stream from memory).
+    """
     c0, c1, c2, c3 = kt[lanes[0]], kt[lanes[1]], kt[lanes[2]], kt[lanes[3]]
-    g0 = g1 = g2 = g3 = np.float64(0.0)
+    c4, c5, c6, c7 = kt[lanes[4]], kt[lanes[5]], kt[lanes[6]], kt[lanes[7]]
+    g0 = g1 = g2 = g3 = g4 = g5 = g6 = g7 = np.float64(0.0)
     z = np.float32(0.0)
     # Selects, not branches (the signs are unpredictable): adding + 0.0 leaves each sum, which
     # starts at + 0 and only grows, bit for bit as it is.
@@ -144,7 +149,12 @@ def _fl_gains(kt: np.ndarray, best: np.ndarray, lanes: np.ndarray) -> tuple[floa
         g1 += c1[i] - b if c1[i] > b else z
         g2 += c2[i] - b if c2[i] > b else z
         g3 += c3[i] - b if c3[i] > b else z
-    return g0, g1, g2, g3
+        g4 += c4[i] - b if c4[i] > b else z
+        g5 += c5[i] - b if c5[i] > b else z
+        g6 += c6[i] - b if c6[i] > b else z
+        g7 += c7[i] - b if c7[i] > b else z
+    out[0], out[1], out[2], out[3] = g0, g1, g2, g3
+    out[4], out[5], out[6], out[7] = g4, g5, g6, g7
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -210,13 +220,14 @@ def _refresh_fl(kt, best, j, hi, size, fresh, bound, count) -> None:
     """Score ``j`` and the next stale heap entries (top and the levels below) against the current set."""
     lanes = np.full(_LANES, j, dtype=np.int64)
     used = 1
-    for p in range(min(size, 15)):
+    for p in range(min(size, 2 * _LANES - 1)):
         if used == _LANES:
             break
         if fresh[hi[p]] != count:
             lanes[used] = hi[p]
             used += 1
-    gains = _fl_gains(kt, best, lanes)
+    gains = np.empty(_LANES)
+    _fl_gains(kt, best, lanes, gains)
     for t in range(used):
         bound[lanes[t]] = gains[t]
         fresh[lanes[t]] = count

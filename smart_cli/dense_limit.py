@@ -2,7 +2,7 @@
 
 Two limits: ``default_max_dense_rows`` (above it, the kNN path) and ``kernel_rows`` (above it,
 the dense path runs without an n x n kernel, for the functions that can). The kernel's follows
-the memory available now, shared among the workers, and a cap that also bounds the time; it is
+the memory budget (resolved once per run), and a cap that also bounds the time; it is
 rounded so that small changes in free memory do not move a group between paths. By default the
 two are the same: only a larger ``--max-dense-rows`` runs groups without a kernel.
 """
@@ -28,8 +28,8 @@ DENSE_BYTES_PER_ENTRY = {
 #: time (dense lazy greedy is O(n^2) per group). submodlib: near the measured 3.6 GB of a
 #: 20,000-row FL group. Our engine: 51,000-row FL and GC groups (a 10 GiB kernel; 29,000 rows for
 #: log determinant), so that groups of 50,000 rows are exact by default where the kernel also fits
-#: half the memory available per worker (``kernel_rows``: on a 24 GB machine with ~20 GB free,
-#: one worker). Measured on 2 shared cores, b = n / 10: see the README's cost table ("Dense
+#: half the memory budget (``kernel_rows``: on a 24 GB machine with ~20 GB free, any number of
+#: workers). Measured on 2 shared cores, b = n / 10: see the README's cost table ("Dense
 #: greedy"); 50,000 rows take about a minute, kernel and greedy.
 DENSE_MEMORY_CAP = {"smart": 10 << 30, "submodlib": 2 << 30}
 
@@ -72,22 +72,22 @@ def available_memory() -> int:
 KERNEL_FREE = ("fl", "gc")
 
 
-def kernel_rows(
-    function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
-) -> int:
-    """Largest group whose n x n kernel is built: it takes at most half the available memory
-    shared among ``workers``; rounded down to a multiple of 1,000 so that small changes in free
-    memory do not change how a group is selected."""
+def kernel_rows(function: str, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]) -> int:
+    """Largest group whose n x n kernel is built: it takes at most half the memory budget;
+    rounded down to a multiple of 1,000 so that small changes in free memory do not change how a
+    group is selected. Not divided among the workers: they start a group only where its
+    estimate (``group_bytes``) fits beside the groups already running, so a large kernel runs
+    with fewer groups beside it instead of being refused."""
     per_entry = DENSE_BYTES_PER_ENTRY[backend]
     if function not in per_entry:
         return 0  # random: no kernel at all
     free = available if available is not None else available_memory()
-    rows = int(math.sqrt(max(free / 2 / max(1, workers), 0) / per_entry[function]))
+    rows = int(math.sqrt(max(free / 2, 0) / per_entry[function]))
     return rows // 1000 * 1000
 
 
 def default_max_dense_rows(
-    function: str, workers: int = 1, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
+    function: str, available: int | None = None, backend: str = defaults.GREEDY_BACKENDS[0]
 ) -> int:
     """Largest group on the exact dense path by default: its kernel fits (``kernel_rows``) and
     takes at most ``DENSE_MEMORY_CAP``, which bounds the time (dense lazy greedy is O(n^2))."""
@@ -95,7 +95,7 @@ def default_max_dense_rows(
     if function not in per_entry:
         return 0
     capped = int(math.sqrt(DENSE_MEMORY_CAP[backend] / per_entry[function])) // 1000 * 1000
-    return min(kernel_rows(function, workers, available, backend), capped)
+    return min(kernel_rows(function, available, backend), capped)
 
 
 def group_bytes(n: int, dim: int, path: str, job) -> int:
@@ -116,7 +116,7 @@ PROCESS_BYTES = 400 << 20
 def _work_bytes(n: int, dim: int, path: str, job) -> int:
     vectors = n * dim * 4
     free = job.cfg.greedy_backend == defaults.GREEDY_BACKENDS[0] and job.objective.name in KERNEL_FREE
-    if path == "dense" and free and n > default_max_dense_rows(job.objective.name, 1, 1 << 62):
+    if path == "dense" and free and n > default_max_dense_rows(job.objective.name, 1 << 62):
         return 4 * vectors + (256 << 20)  # no kernel: the rows as float64 and the pass's blocks
     if path == "dense":
         per_entry = DENSE_BYTES_PER_ENTRY[job.cfg.greedy_backend]

@@ -46,6 +46,7 @@ FORMAT = "smart-cli/order"
 ENTRY = np.dtype([("index", "<i8"), ("gain", "<f8")])
 #: Config fields that never shape an order (or are keyed explicitly below).
 _SAMPLE_FIELDS = {"function", "lambda_", "seed", "max_dense_rows", "knn", "optimizer", "workers", "no_cache"}
+_SAMPLE_FIELDS |= {"max_memory", "device"}  # a group's path is keyed; with or without a kernel, same picks
 _TASK_FIELDS = {"num_tasks", "budget", "function", "lambda_", "seed", "cap", "no_cache"}
 
 Order = tuple[np.ndarray, np.ndarray]

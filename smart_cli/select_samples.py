@@ -106,7 +106,7 @@ class SampleConfig:
             return self.max_dense_rows
         available = 1 << 62 if self.fixed_dense_limit else self.memory()  # fixed: the cap alone
         kernel = targeted.KERNEL_OF.get(function, function)
-        return default_max_dense_rows(kernel, self.workers, available, backend=self.greedy_backend)
+        return default_max_dense_rows(kernel, available, backend=self.greedy_backend)
 
     def for_tasks(self, tasks_doc: TasksDoc) -> SampleConfig:
         """This config with ``function`` filled in from the tasks file when it was not given."""
@@ -197,7 +197,7 @@ def pick(
         idx, gains = targeted.pick_rows(emb, b, objective, cfg, path, group_seed(seed, group))
     elif path == "dense":
         available = DENSE_MEMORY_CAP["smart"] * 2 if cfg.fixed_dense_limit else cfg.memory()
-        kernel = kernel_rows(objective.name, cfg.workers, available, cfg.greedy_backend)
+        kernel = kernel_rows(objective.name, available, cfg.greedy_backend)
         cache = available // 2 // cfg.workers  # without a kernel: the columns it may keep
         idx, gains = maximize(
             emb, b, objective, rng, cfg.greedy_backend, kernel_rows=kernel, cache_bytes=cache, device=cfg.device
@@ -278,6 +278,9 @@ def _prepare(es: EmbeddingSet, tasks_doc: TasksDoc, cfg: SampleConfig | None):
     """The config for these tasks, its objective, the groups, each one's path and the dense limit (no work yet)."""
     cfg = (cfg or SampleConfig()).for_tasks(tasks_doc)
     objective = cfg.objective()
+    # The budget once, here: the dense limit, the pool and each group's kernel-or-not all read the
+    # same number, not the memory free at the moment a worker starts a group.
+    cfg = dataclasses.replace(cfg, max_memory=cfg.memory())
     cfg = targeted.prepare_samples(cfg, objective, es)  # a query: checked against es now
     groups = plan(es, tasks_doc)
     max_dense = cfg.dense_limit(objective.name)

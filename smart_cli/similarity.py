@@ -23,6 +23,7 @@ README ("Dense greedy": the kernel's cost, and the cost per group size).
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import threading
@@ -303,11 +304,19 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
     other jobs) a thread descheduled there kept the others spinning: a 300-row kernel measured
     46 ms with them, 12 ms without. threadpoolctl comes with scikit-learn (a sentence-transformers
     dependency); without it BLAS is left as it is, with the same result."""
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS, made once per process: making it reads the
+    process's library map (~1 ms, paid by every small group's kernel before)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+        return None
+    return ThreadpoolController()
 
 
 @njit(cache=True, nogil=True)

@@ -104,6 +104,20 @@ def test_a_valid_entry_is_used(emb, tmp_path):
     assert used.column("row").to_pylist() != fresh.column("row").to_pylist()
 
 
+def test_the_memory_budget_does_not_key_an_order(emb, tmp_path):
+    """A group's path is in its key; the budget only decides kernel or not (the same picks), so a
+    run with another --max-memory (and the same pinned limit) is a lookup of the same entries."""
+    es = artifacts.open_embeddings(emb)
+    doc = select_tasks(es, TaskConfig(num_tasks=4, budget=300))
+    first = samples_bytes(select_samples(es, doc, SampleConfig(max_dense_rows=10**9)), tmp_path / "a.parquet")
+    before = {p: p.stat().st_mtime_ns for p in entries(emb)}
+    assert before
+    for budget in ("1M", "64G"):  # 1 MiB: no group's kernel fits, every one would run kernel-free
+        again = SampleConfig(max_dense_rows=10**9, max_memory=budget)
+        assert samples_bytes(select_samples(es, doc, again), tmp_path / "b.parquet") == first
+    assert {p: p.stat().st_mtime_ns for p in entries(emb)} == before  # looked up, nothing written
+
+
 def _damage(path: Path, how: str) -> None:
     array = np.load(path.with_suffix(".npy"), allow_pickle=False)
     if how == "truncated":

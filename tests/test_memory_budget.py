@@ -30,9 +30,9 @@ def test_what_is_not_a_size_is_refused(text):
 
 def test_the_budget_sets_the_default_dense_limit():
     small = SampleConfig(max_memory="64M", workers=2)  # a 64 MiB budget for two workers
-    assert small.dense_limit("logdet") == kernel_rows("logdet", 2, 64 << 20) < small.dense_limit("fl") < 3_000
-    assert SampleConfig(max_memory="24G").dense_limit("fl") == 51_000 < kernel_rows("fl", 1, 24 << 30)
-    assert SampleConfig(max_memory="16G").dense_limit("fl") == 46_000 == kernel_rows("fl", 1, 16 << 30)
+    assert small.dense_limit("logdet") == kernel_rows("logdet", 64 << 20) < small.dense_limit("fl") < 3_000
+    assert SampleConfig(max_memory="24G").dense_limit("fl") == 51_000 < kernel_rows("fl", 24 << 30)
+    assert SampleConfig(max_memory="16G").dense_limit("fl") == 46_000 == kernel_rows("fl", 16 << 30)
     assert SampleConfig(max_memory="16G", max_dense_rows=50_000).dense_limit("fl") == 50_000  # given: kept
 
 

@@ -37,32 +37,39 @@ def synthetic(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("function", "workers", "available", "expected", "backend"),
+    ("function", "available", "expected", "backend"),
     [
-        ("fl", 1, 16 << 30, 14_000, "submodlib"),  # capped at 2 GiB: sqrt(2 GiB / 10 B)
-        ("gc", 1, 16 << 30, 5_000, "submodlib"),  # tolist: 72 B per entry
-        ("logdet", 1, 16 << 30, 5_000, "submodlib"),
-        ("fl", 2, 4 << 30, 10_000, "submodlib"),  # half of 4 GiB shared by two workers
-        ("fl", 1, 24 << 30, 51_000, "smart"),  # capped at 10 GiB: sqrt(10 GiB / 4 B), the kernel read in place
-        ("gc", 1, 24 << 30, 51_000, "smart"),
-        ("logdet", 1, 24 << 30, 29_000, "smart"),  # + the b x n float64 state
-        ("fl", 1, 16 << 30, 46_000, "smart"),  # below the cap: half of 16 GiB holds the kernel
-        ("fl", 1, 19 << 30, 50_000, "smart"),  # a 24 GB machine with 19 GiB free: 50,000 rows exact
-        ("logdet", 1, 16 << 30, 26_000, "smart"),
-        ("fl", 2, 4 << 30, 16_000, "smart"),
-        ("fl", 1, 0, 0, "smart"),
-        ("random", 1, 16 << 30, 0, "smart"),
+        ("fl", 16 << 30, 14_000, "submodlib"),  # capped at 2 GiB: sqrt(2 GiB / 10 B)
+        ("gc", 16 << 30, 5_000, "submodlib"),  # tolist: 72 B per entry
+        ("logdet", 16 << 30, 5_000, "submodlib"),
+        ("fl", 2 << 30, 10_000, "submodlib"),  # half of 2 GiB
+        ("fl", 24 << 30, 51_000, "smart"),  # capped at 10 GiB: sqrt(10 GiB / 4 B), the kernel read in place
+        ("gc", 24 << 30, 51_000, "smart"),
+        ("logdet", 24 << 30, 29_000, "smart"),  # + the b x n float64 state
+        ("fl", 16 << 30, 46_000, "smart"),  # below the cap: half of 16 GiB holds the kernel
+        ("fl", 19 << 30, 50_000, "smart"),  # a 24 GB machine with 19 GiB free: 50,000 rows exact
+        ("logdet", 16 << 30, 26_000, "smart"),
+        ("fl", 2 << 30, 16_000, "smart"),
+        ("fl", 0, 0, "smart"),
+        ("random", 16 << 30, 0, "smart"),
     ],
 )
-def test_default_max_dense_rows(function, workers, available, expected, backend):
-    assert default_max_dense_rows(function, workers, available, backend) == expected
+def test_default_max_dense_rows(function, available, expected, backend):
+    assert default_max_dense_rows(function, available, backend) == expected
     # a kernel is built wherever it fits half the memory: the cap bounds the default's time only
-    assert kernel_rows(function, workers, available, backend) >= expected
+    assert kernel_rows(function, available, backend) >= expected
 
 
 def test_a_kernel_past_the_default_limit_is_built_where_it_fits():
-    assert kernel_rows("fl", 1, 24 << 30) == 56_000  # sqrt(12 GiB / 4 B)
-    assert default_max_dense_rows("fl", 1, 24 << 30) == 51_000
+    assert kernel_rows("fl", 24 << 30) == 56_000  # sqrt(12 GiB / 4 B)
+    assert default_max_dense_rows("fl", 24 << 30) == 51_000
+
+
+def test_the_dense_limit_does_not_shrink_with_workers():
+    # The pool starts a group only where its estimate fits beside the running ones, so two
+    # workers keep 50,000-row groups exact where one does (a 24 GB machine, 19 GiB free).
+    one, two = (SampleConfig(max_memory=19 << 30, workers=w).dense_limit("fl") for w in (1, 2))
+    assert one == two == 50_000
 
 
 def _groups(table, es, doc):
