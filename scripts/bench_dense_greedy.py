@@ -17,6 +17,9 @@ zero and its first pass is part of the greedy time).
     python scripts/bench_dense_greedy.py --n 6000 --budget 600 --function fl
     python scripts/bench_dense_greedy.py --n 6000 --budget 300 --function logdet --lambda 1
     python scripts/bench_dense_greedy.py --n 50000 --budget 5000 --backends free
+    python scripts/bench_dense_greedy.py --n 20000 --budget 2000 --vectors runs/real20k/embeddings.npy
+
+``--vectors`` takes the group's rows from real embeddings instead (an EMB_DIR's ``embeddings.npy``).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def worker(args: argparse.Namespace) -> dict:
         if args.backend == "free":
             dense_free.lazy_greedy(tiny, 8, args.function, objective.lambda_)
         info["jit_warmup_s"] = round(time.perf_counter() - t0, 2)
-    emb = make_clustered(args.n, args.seed, d=args.d)
+    emb = vectors(args)
     info["rss_before_kernel_mb"] = round(_rss_mb())  # interpreter, imports, numba's code, the vectors
     t0, c0 = time.perf_counter(), time.process_time()
     kernel = None
@@ -94,11 +97,25 @@ def worker(args: argparse.Namespace) -> dict:
     return info
 
 
+def vectors(args: argparse.Namespace) -> np.ndarray:
+    """The group's unit rows: the first ``--n`` rows of ``--vectors`` (real embeddings), else clustered ones."""
+    if not args.vectors:
+        return make_clustered(args.n, args.seed, d=args.d)
+    from smart_cli.similarity import unit_rows
+
+    rows = np.load(args.vectors, mmap_mode="r", allow_pickle=False)
+    if args.n > len(rows):
+        raise SystemExit(f"{args.vectors} has {len(rows):,} rows, fewer than --n {args.n:,}")
+    return unit_rows(np.asarray(rows[: args.n], dtype=np.float32))
+
+
 def run_worker(args: argparse.Namespace, backend: str, out: Path) -> dict:
     """One measurement in a fresh interpreter; its last stdout line is the JSON result."""
     cmd = [sys.executable, __file__, "--worker", "--backend", backend, "--out", str(out)]
     cmd += ["--n", str(args.n), "--d", str(args.d), "--budget", str(args.budget), "--seed", str(args.seed)]
     cmd += ["--function", args.function, "--cache-gb", str(args.cache_gb)]
+    if args.vectors:
+        cmd += ["--vectors", args.vectors]
     if args.lambda_ is not None:
         cmd += ["--lambda", str(args.lambda_)]
     try:
@@ -159,6 +176,7 @@ def main() -> None:
     parser.add_argument("--function", choices=["fl", "gc", "logdet"], default="fl")
     parser.add_argument("--lambda", dest="lambda_", type=float, default=None, help="gc / logdet lambda (0.4 / 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vectors", default="", help="a .npy of real row embeddings: its first --n rows are the group")
     parser.add_argument("--cache-gb", type=float, default=4.0, help="free: GiB of kernel columns kept")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, run in this order")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a backend's run is abandoned")

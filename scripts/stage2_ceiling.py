@@ -18,6 +18,8 @@ on the transformer pipeline's tasks and budgets and judged the same way:
 * ``within``: each row as its task's estimated transformer mean plus its static deviation from the
   task's static mean through the within-task map (``embed/teacher.py``'s control-variate map), the
   deviation scaled by 1, 1.5 and 2;
+* ``+ sample``: the same, but the sample's rows keep the transformer vectors ``embed`` computed for
+  them (a fully sampled task is then selected on the transformer's own vectors);
 * ``tokens``: a token-level model in the spirit of model2vec's tokenlearn, trained on the sample
   only: the static model's token vectors carried through the affine map are the starting point,
   each row is ``sum of its token vectors / |its static sum| + b``, and the token vectors and ``b``
@@ -57,6 +59,13 @@ def noisy(judge: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """``judge`` plus isotropic noise of expected norm ``sigma``, renormalised."""
     noise = np.random.default_rng(seed).standard_normal(judge.shape) / np.sqrt(judge.shape[1])
     return _l2_normalise((judge + sigma * noise).astype(np.float32))
+
+
+def kept(rows: np.ndarray, judge: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """``rows`` with the sample's rows replaced by their transformer vectors."""
+    out = rows.copy()
+    out[sample] = judge[sample].astype(np.float32)
+    return out
 
 
 def within(static: np.ndarray, judge: np.ndarray, codes: np.ndarray, sample: np.ndarray, scale: float) -> np.ndarray:
@@ -170,10 +179,13 @@ def main() -> None:
             affine = fit_affine(static[sample], judge[sample])
             spaces[f"affine {w}"] = _l2_normalise((static @ affine[:-1] + affine[-1]).astype(np.float32))
             stage1[w].append(stage1_agreement(et, spaces[f"affine {w}"], sample, judge, args))
+        # The sample's own rows keep the transformer vectors embed computed for them anyway.
+        spaces[f"affine {args.max_tokens} + sample"] = kept(spaces[f"affine {args.max_tokens}"], judge, sample)
         for scale in (1.0, 1.5, 2.0):
             spaces[f"within {args.max_tokens} x{scale}"] = within(statics[args.max_tokens], judge, codes, sample, scale)
         start = time.perf_counter()
         spaces[f"tokens {args.max_tokens}"] = token_model(encoders[args.max_tokens], texts, judge, sample, args)
+        spaces[f"tokens {args.max_tokens} + sample"] = kept(spaces[f"tokens {args.max_tokens}"], judge, sample)
         print(f"sample {draw}: token model trained in {time.perf_counter() - start:.0f} s on {len(sample):,} rows")
         for sigma in (0.5, 0.75, 1.0):
             spaces[f"noise {sigma}"] = noisy(judge.astype(np.float32), sigma, args.seed + draw)
