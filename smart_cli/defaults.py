@@ -46,6 +46,10 @@ KNN = 32
 OPTIMIZERS = ("lazy", "stochastic")
 #: The dense path's lazy greedy: our engine (``dense_greedy``, the default) or submodlib's.
 GREEDY_BACKENDS = ("smart", "submodlib")
+#: The dense kernel's arithmetic: ``fixed`` (``similarity``: the same bits on any machine) or
+#: ``blas`` (numpy's float32 ``x @ x.T``: the bits a submodlib run on that product gets on this
+#: machine, and no other).
+KERNELS = ("fixed", "blas")
 #: Targeted selection (``--query``): submodular mutual information with the query rows (submodlib's
 #: FacilityLocation-, FacilityLocationVariant-, GraphCut- and LogDeterminantMutualInformation).
 MI_FUNCTIONS = ("flmi", "flvmi", "gcmi", "logdetmi")

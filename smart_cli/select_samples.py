@@ -33,7 +33,15 @@ from smart_cli.executor import Executor, InProcess, WorkerDied, for_workers
 from smart_cli.order_cache import GroupOrders
 from smart_cli.reporter import Reporter, or_silent
 from smart_cli.stage import Summary
-from smart_cli.submodular import FUNCTIONS, Objective, backend_param, check_backend, maximize
+from smart_cli.submodular import (
+    FUNCTIONS,
+    Objective,
+    backend_param,
+    check_backend,
+    check_kernel,
+    kernel_param,
+    maximize,
+)
 
 SAMPLE_FUNCTIONS = (*FUNCTIONS, *defaults.MI_FUNCTIONS)
 
@@ -59,6 +67,9 @@ class SampleConfig:
     no_cache: bool = False
     #: The dense path's lazy greedy: ``smart`` (this package's engine) or ``submodlib``; same picks.
     greedy_backend: str = defaults.GREEDY_BACKENDS[0]
+    #: The dense kernel's arithmetic: ``fixed`` (the same bits on any machine) or ``blas`` (numpy's
+    #: float32 product: submodlib's picks on that product, on this machine only). Recorded when ``blas``.
+    kernel: str = defaults.KERNELS[0]
     #: Targeted selection: an ``EMB_DIR`` of target examples (default function flmi), and eta.
     query: str | Path | None = None
     eta: float | None = None
@@ -82,6 +93,7 @@ class SampleConfig:
     def objective(self) -> Objective:
         """The function to maximise; also checks the options fit together (before any work)."""
         check_backend(self.greedy_backend)
+        check_kernel(self.kernel)
         if self.function is not None and self.function not in SAMPLE_FUNCTIONS:
             raise UsageError(
                 f"unknown {param('function')} {self.function!r}; choose from {', '.join(SAMPLE_FUNCTIONS)}"
@@ -200,7 +212,15 @@ def pick(
         kernel = kernel_rows(objective.name, available, cfg.greedy_backend)
         cache = available // 2 // cfg.workers  # without a kernel: the columns it may keep
         idx, gains = maximize(
-            emb, b, objective, rng, cfg.greedy_backend, kernel_rows=kernel, cache_bytes=cache, device=cfg.device
+            emb,
+            b,
+            objective,
+            rng,
+            cfg.greedy_backend,
+            kernel_rows=kernel,
+            cache_bytes=cache,
+            device=cfg.device,
+            kernel=cfg.kernel,
         )
     else:
         from smart_cli.sparse import sparse_greedy
@@ -313,7 +333,7 @@ def prefill(es: EmbeddingSet, docs: list[TasksDoc], cfg: SampleConfig, *, report
 def _record(es, tasks_doc: TasksDoc, tasks_path, objective: Objective, cfg: SampleConfig, max_dense: int, paths):
     """The samples file's provenance: what chose the rows, and what export needs for the manifest."""
     params = {"function": objective.name, "lambda": objective.lambda_, "seed": cfg.seed}
-    params |= backend_param(cfg.greedy_backend) | targeted.query_params(objective, cfg.query)
+    params |= backend_param(cfg.greedy_backend) | kernel_param(cfg.kernel) | targeted.query_params(objective, cfg.query)
     counts = {p: paths.count(p) for p in ("dense", "sparse", "whole", "empty", "random")}
     # The sparse path's parameters matter only where a group took it: a run on the reference
     # path keeps the reference fingerprint. ``workers`` never changes the output: not recorded.

@@ -49,6 +49,23 @@ def backend_param(backend: str) -> dict:
     return {} if backend == defaults.GREEDY_BACKENDS[0] else {"greedy_backend": backend}
 
 
+def check_kernel(kernel: str) -> None:
+    if kernel not in defaults.KERNELS:
+        raise UsageError(f"unknown {param('kernel')} {kernel!r}; choose from {', '.join(defaults.KERNELS)}")
+
+
+def kernel_param(kernel: str) -> dict:
+    """What an artifact records of the kernel's arithmetic: nothing for the default."""
+    return {} if kernel == defaults.KERNELS[0] else {"kernel": kernel}
+
+
+def blas_kernel(emb: np.ndarray) -> np.ndarray:
+    """numpy's float32 ``x @ x.T`` of the unit rows: what a user hands submodlib as ``sijs``. Its
+    last bits follow this machine's BLAS (kernel, blocking), so it is ``--kernel blas`` only."""
+    rows = similarity.unit_rows(emb)
+    return rows @ rows.T
+
+
 def cosine_kernel(emb: np.ndarray, device: str | None = None) -> np.ndarray:
     """Cosine similarity of the rows (raw, in [-1, 1]) as float32, the same bits on any machine.
 
@@ -145,17 +162,21 @@ def maximize(
     kernel_rows: int | None = None,
     cache_bytes: int | None = None,
     device: str | None = None,
+    kernel: str = defaults.KERNELS[0],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy order and gains of ``budget`` rows of ``emb`` under ``objective`` (dense kernel).
 
     ``kernel_rows``: above this many rows our engine runs without the n x n kernel where it can
     (``dense_free``: facility location, graph cut, keeping up to ``cache_bytes`` of recently
     used kernel columns); the picks and gains are the same. ``device``: where the kernel's
-    products run (torch, ``cuda`` say); the same kernel, bit for bit.
+    products run (torch, ``cuda`` say); the same kernel, bit for bit. ``kernel`` ``blas``: numpy's
+    float32 product instead (``blas_kernel``; always built: its bits depend on the blocking).
     """
     if objective.name == "random":
         return random_picks(emb.shape[0], budget, rng)
     n = emb.shape[0]
+    if kernel == "blas":
+        return lazy_greedy(blas_kernel(emb), budget, objective, backend, symmetric=None)
     if backend == "smart" and kernel_rows is not None and n > kernel_rows and 0 < budget:
         from smart_cli import dense_free
 
@@ -163,5 +184,4 @@ def maximize(
             rows = similarity.unit_rows(emb)
             cache = dense_free.CACHE_BYTES if cache_bytes is None else cache_bytes
             return dense_free.lazy_greedy(rows, budget, objective.name, objective.lambda_, cache_bytes=cache)
-    kernel = cosine_kernel(emb, device)
-    return lazy_greedy(kernel, budget, objective, backend, symmetric=True)  # gram: symmetric
+    return lazy_greedy(cosine_kernel(emb, device), budget, objective, backend, symmetric=True)  # gram: symmetric

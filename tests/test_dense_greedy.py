@@ -226,3 +226,54 @@ def test_greedy_backend_option_gives_the_same_rows(tiny_emb, tmp_path):
         app, ["select-samples", tiny_emb, str(tasks), "--out", str(tmp_path / "x"), "--greedy-backend", "x"]
     )
     assert r.exit_code == 2 and "unknown --greedy-backend 'x'" in r.output
+
+
+def test_kernel_blas_gives_submodlibs_picks_on_numpys_product(tmp_path):
+    """``--kernel blas``: every dense group's rows are submodlib's on the ``x @ x.T`` of its unit rows
+    (what a user hands the library as ``sijs``), in order; recorded, and the CLI refuses a wrong name."""
+    import json
+
+    import helpers
+    import submodlib.functions as fns
+    from typer.testing import CliRunner
+
+    from smart_cli.cli import app
+    from smart_cli.select_samples import SampleConfig, plan, select_samples
+    from smart_cli.select_tasks import TaskConfig, select_tasks
+    from smart_cli.similarity import unit_rows
+    from smart_cli.submodular import run_submodlib
+
+    es = helpers.write_emb_dir(tmp_path / "emb", {"a": 300, "b": 220, "c": 90})
+    doc = select_tasks(es, TaskConfig(num_tasks=3, budget=120))
+    table = select_samples(es, doc, SampleConfig(max_dense_rows=10**9, kernel="blas", no_cache=True))
+    meta = json.loads(table.schema.metadata[b"smart_cli"])
+    assert meta["kernel"] == "blas"
+    rows, tasks, templates = (table.column(c).to_pylist() for c in ("row", "task", "template_type"))
+    checked = 0
+    for g in plan(es, doc):
+        n = len(g.positions)
+        if not 0 < g.budget < n:
+            continue
+        x = unit_rows(np.asarray(es.embeddings[g.positions], dtype=np.float32))
+        fn = fns.facilityLocation.FacilityLocationFunction(n=n, mode="dense", sijs=x @ x.T, separate_rep=False)
+        picks, _ = run_submodlib(fn, n, g.budget)
+        task, template = es.task_names[g.task_code], es.template_names[g.template_code]
+        got = [r for r, t, tt in zip(rows, tasks, templates) if t == task and tt == template]
+        assert got == es.rows[g.positions[picks]].tolist(), (task, template)
+        checked += 1
+    assert checked >= 3
+    default = json.loads(select_samples(es, doc, SampleConfig(no_cache=True)).schema.metadata[b"smart_cli"])
+    assert "kernel" not in default and default["fingerprint"] != meta["fingerprint"]
+    r = CliRunner().invoke(
+        app,
+        [
+            "select-samples",
+            str(tmp_path / "emb"),
+            str(tmp_path / "t.json"),
+            "--out",
+            str(tmp_path / "x"),
+            "--kernel",
+            "x",
+        ],
+    )
+    assert r.exit_code == 2 and "unknown --kernel 'x'" in r.output

@@ -67,6 +67,7 @@ FLAGS = {
     "format": "--format",
     "function": "--function",
     "greedy_backend": "--greedy-backend",
+    "kernel": "--kernel",
     "keep_columns": "--keep-columns",
     "knn": "--knn",
     "lambda_": "--lambda",

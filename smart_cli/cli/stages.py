@@ -268,6 +268,13 @@ def select_samples(
             show_default=False,
         ),
     ] = None,
+    kernel: Annotated[
+        str,
+        typer.Option(
+            help="Dense kernel arithmetic: fixed (the same bits on any machine) or blas (numpy's float32 "
+            "x @ x.T: submodlib's picks on that product, on this machine only; recorded)."
+        ),
+    ] = defaults.KERNELS[0],
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet).
 
@@ -291,6 +298,7 @@ def select_samples(
         fixed_dense_limit=engine == "ray",  # the groups run elsewhere: not this machine's memory
         max_memory=max_memory,
         device=device,
+        kernel=kernel,
     )
     cfg.objective()  # a wrong option is a usage error before any work (--workers 0 included)
     inputs = stage.SampleInputs(emb_dir, tasks)
