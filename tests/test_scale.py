@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from smart_cli import artifacts, defaults
 from smart_cli.artifacts import read_samples, write_samples
 from smart_cli.cli import app
-from smart_cli.dense_limit import kernel_rows
+from smart_cli.dense_limit import default_max_dense_rows, kernel_rows
 from smart_cli.errors import UsageError
-from smart_cli.select_samples import SampleConfig, default_max_dense_rows, select_samples
+from smart_cli.select_samples import SampleConfig, select_samples
 from smart_cli.select_tasks import TaskConfig, select_tasks
 from smart_cli.sparse import facility_location_value
 

@@ -137,6 +137,13 @@ GreedyBackend = Annotated[
     str,
     typer.Option(help="Dense lazy greedy: smart (this package's engine) or submodlib (the library); same picks."),
 ]
+Kernel = Annotated[
+    str,
+    typer.Option(
+        help="Dense kernel arithmetic: fixed (the same bits on any machine) or blas (numpy's float32 "
+        "x @ x.T: submodlib's picks on that product, on this machine only; recorded)."
+    ),
+]
 
 
 def _version(value: bool) -> None:

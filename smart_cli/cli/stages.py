@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from smart_cli import defaults
-from smart_cli.cli.app import EmbDir, Eta, GreedyBackend, Lambda, NoCache, Out, Query, Seed, _state, command
+from smart_cli.cli.app import EmbDir, Eta, GreedyBackend, Kernel, Lambda, NoCache, Out, Query, Seed, _state, command
 
 # What is embedded and how (embed).
 Text = Annotated[
@@ -268,13 +268,7 @@ def select_samples(
             show_default=False,
         ),
     ] = None,
-    kernel: Annotated[
-        str,
-        typer.Option(
-            help="Dense kernel arithmetic: fixed (the same bits on any machine) or blas (numpy's float32 "
-            "x @ x.T: submodlib's picks on that product, on this machine only; recorded)."
-        ),
-    ] = defaults.KERNELS[0],
+    kernel: Kernel = defaults.KERNELS[0],
 ) -> None:
     """Pick each selected task's rows by greedy submodular gain (SAMPLES.parquet).
 
