@@ -216,9 +216,11 @@ def _take(k: np.ndarray, kt: np.ndarray, code: int, j: int, count: int, prev: in
 
 
 @njit(cache=True, error_model="numpy")
-def _refresh_fl(kt, best, j, hi, size, fresh, bound, count) -> None:
-    """Score ``j`` and the next stale heap entries (top and the levels below) against the current set."""
-    lanes = np.full(_LANES, j, dtype=np.int64)
+def _refresh_fl(kt, best, j, hi, size, fresh, bound, count, lanes, scores) -> None:
+    """Score ``j`` and the next stale heap entries (top and the levels below) against the current set.
+
+    ``lanes`` (int64) and ``scores`` (float64), ``_LANES`` each, are the caller's scratch, made once."""
+    lanes[:] = j
     used = 1
     for p in range(min(size, 2 * _LANES - 1)):
         if used == _LANES:
@@ -226,10 +228,9 @@ def _refresh_fl(kt, best, j, hi, size, fresh, bound, count) -> None:
         if fresh[hi[p]] != count:
             lanes[used] = hi[p]
             used += 1
-    gains = np.empty(_LANES)
-    _fl_gains(kt, best, lanes, gains)
+    _fl_gains(kt, best, lanes, scores)
     for t in range(used):
-        bound[lanes[t]] = gains[t]
+        bound[lanes[t]] = scores[t]
         fresh[lanes[t]] = count
 
 
@@ -248,6 +249,7 @@ def _lazy(k, kt, budget, code, lam, picks, gains) -> int:
     size = 0
     for j in range(n - 1, -1, -1):
         size = _push(hb, hi, size, bound[j], j)
+    lanes, scores = np.empty(_LANES, dtype=np.int64), np.empty(_LANES)  # _refresh_fl's scratch
     fresh = np.zeros(n, dtype=np.int64)  # the pick count at which bound[j] was computed
     count, prev, pops = 0, -1, 0
     while count < budget:
@@ -260,7 +262,7 @@ def _lazy(k, kt, budget, code, lam, picks, gains) -> int:
         size = _pop(hb, hi, size)
         if fresh[j] != count:
             if code == _FL:
-                _refresh_fl(kt, best, j, hi, size, fresh, bound, count)
+                _refresh_fl(kt, best, j, hi, size, fresh, bound, count, lanes, scores)
             elif code == _GC:
                 bound[j] = _gc_gain(k, tm, ts, lam, j)
             else:

@@ -116,7 +116,7 @@ def pick(
         idx, gains = targeted.pick_rows(emb, b, objective, cfg, path, group_seed(seed, group))
     elif path == "dense":
         available = DENSE_MEMORY_CAP["smart"] * 2 if cfg.fixed_dense_limit else cfg.memory()
-        kernel = kernel_rows(objective.name, available, cfg.greedy_backend)
+        kernel_limit = kernel_rows(objective.name, available, cfg.greedy_backend)
         cache = available // 2 // cfg.workers  # without a kernel: the columns it may keep
         idx, gains = maximize(
             emb,
@@ -124,7 +124,7 @@ def pick(
             objective,
             rng,
             cfg.greedy_backend,
-            kernel_rows=kernel,
+            kernel_rows=kernel_limit,
             cache_bytes=cache,
             device=cfg.device,
             kernel=cfg.kernel,
