@@ -44,6 +44,11 @@ VARIANTS = {  # name: (compiled path, window)
     "reference": (False, 0),  # today's encoder: the tokenizer, a sparse bag-of-tokens matrix, no window
     "fast0": (True, 0),  # compiled path, no window: the same bytes as the reference
     "fast512": (True, 512),  # compiled path, the default window
+    # The rows embed stores by default (the transformer's window, 254 tokens for the packaged model): through
+    # the affine map (``--row-map transformer``) or the fitted token vectors (``--row-map tokens``). Their
+    # cost does not depend on the fitted values, so the worker makes a seeded map and table of the right shape.
+    "affine254": (True, 254),
+    "tokens254": (True, 254),
 }
 
 
@@ -122,6 +127,22 @@ def _write_sample(out: Path, column, args) -> Path:
     return out
 
 
+def _mapped(enc, name: str):
+    """``enc`` through a seeded map of the shape ``embed`` stores rows with (384-d), for the map variants."""
+    rng = np.random.default_rng(0)
+    affine = rng.standard_normal((enc.dim + 1, 384)) / np.sqrt(enc.dim)
+    if name == "affine254":
+        from smart_cli.backends.mapped import MappedEncoder
+
+        return MappedEncoder(enc, affine)
+    if name == "tokens254":
+        from smart_cli.backends.token_mapped import TokenMappedEncoder
+
+        table = enc.token_vectors().astype(np.float64) @ affine[:-1]
+        return TokenMappedEncoder(enc, np.vstack([table, affine[-1:]]))
+    return enc
+
+
 def worker(sample: str, variant: str, shard_rows: int, vectors: str) -> None:
     """One variant in this (fresh) process; prints one JSON line."""
     import pyarrow as pa
@@ -136,6 +157,7 @@ def worker(sample: str, variant: str, shard_rows: int, vectors: str) -> None:
     texts = pa.ipc.open_file(sample).read_all().column("inputs").to_pylist()
     t0 = time.perf_counter()
     enc = StaticEncoder.load(backends.DEFAULT_MODEL, max_tokens=window or None, fast=fast)
+    enc = _mapped(enc, variant.split("@")[0])
     enc.encode(["warm up: compiled code loaded from numba's cache"])
     load = time.perf_counter() - t0
     c0, t1 = os.times(), time.perf_counter()
@@ -149,7 +171,7 @@ def worker(sample: str, variant: str, shard_rows: int, vectors: str) -> None:
     if fast and window:  # after the clock: which rows the window cut (and which the compiled path refused)
         within = []
         for lo in range(0, len(texts), shard_rows):
-            _, cut, refused = enc._bag.sums(texts[lo : lo + shard_rows], window)
+            _, cut, refused = getattr(enc, "inner", enc)._bag.sums(texts[lo : lo + shard_rows], window)
             cut[refused] = True
             within.append(~cut)
         np.save(vectors.replace(".npy", "-within.npy"), np.concatenate(within))

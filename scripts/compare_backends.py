@@ -3,9 +3,10 @@
 
 The same data is embedded with the transformer (the judge) and with the static backend: once the
 old way (stage 1 on the static rows' own means, the static vectors as they are: ``--task-means rows
---row-map none``), and once per ``--task-sample`` the new default way (stage 1 on the transformer
-means estimated from that many rows per task, every row mapped into the transformer's space by the
-map fitted on them). Reported, at every ``--num-tasks``:
+--row-map none``), and once per ``--task-sample`` and ``--row-maps`` the new way (stage 1 on the
+transformer means estimated from that many rows per task, every row carried into the transformer's
+space by the map fitted on them: token vectors, the default, or one affine map). Reported, at every
+``--num-tasks``:
 
 1. stage 1: the share of the transformer pipeline's selected tasks that each static pipeline selects;
 2. stage 2 alone, on the transformer's tasks and budgets, per (task, template) group with 0 < b < n:
@@ -81,6 +82,9 @@ def main() -> None:
     ap.add_argument("--per-task", type=int, default=20, help="N' = this x M' (a sixth of a 120-row task)")
     ap.add_argument("--function", default="gc")
     ap.add_argument("--task-sample", type=int, nargs="+", default=[32])
+    ap.add_argument(
+        "--row-maps", nargs="+", default=["tokens", "transformer"], help="embed --row-map of the static folders"
+    )
     ap.add_argument("--seed", type=int, default=23)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -90,9 +94,10 @@ def main() -> None:
     old = {"task_means": "rows", "row_map": "none"}
     folders = {"static, old": embed_timed(args.dataset, out / "static-old", backend="static", **old)}
     for k in args.task_sample:
-        folders[f"static, {k} rows/task"] = embed_timed(
-            args.dataset, out / f"static-{k}", backend="static", task_sample=k
-        )
+        for kind in args.row_maps:
+            folders[f"static, {k} rows/task, {kind}"] = embed_timed(
+                args.dataset, out / f"static-{k}-{kind}", backend="static", task_sample=k, row_map=kind
+            )
     res: dict = {"params": vars(args), "rows": len(et.rows), "tasks": len(et.task_names)}
     res["embed_s"] = {"transformer": round(t_time, 1), **{k: round(v[1], 1) for k, v in folders.items()}}
     print(f"{len(et.rows):,} rows, {len(et.task_names)} tasks; embed seconds: {res['embed_s']}")

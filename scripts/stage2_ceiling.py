@@ -118,6 +118,29 @@ def token_model(enc, texts: list[str], judge: np.ndarray, sample: np.ndarray, ar
     return _l2_normalise(out.numpy().astype(np.float32))
 
 
+def token_model_fixed(enc, texts: list[str], judge: np.ndarray, sample: np.ndarray, args) -> np.ndarray:
+    """The same model trained by ``embed/token_fit.py`` (float64, fixed order, lazy Adam)."""
+    from smart_cli.embed.token_fit import FitOptions, fit_tokens, fixed_product
+
+    sums = np.concatenate([enc._sums(texts[lo : lo + 4096])[0] for lo in range(0, len(texts), 4096)])
+    norms = np.sqrt((sums.astype(np.float64) ** 2).sum(1))
+    static = _l2_normalise(sums)
+    affine = fit_affine(static[sample].astype(np.float64), judge[sample])
+    table = enc._table if enc._mapping is None else enc._table[enc._mapping]
+    if enc._weights is not None:
+        table = enc._weights[:, None] * table
+    ids = [np.asarray(x[: args.max_tokens], dtype=np.int64) for x in enc.token_ids(texts)]
+    picked = [ids[i] for i in sample]
+    tokens = np.unique(np.concatenate(picked))
+    full = fixed_product(np.ascontiguousarray(table, dtype=np.float32), affine[:-1])
+    opts = FitOptions(epochs=args.epochs, lr=args.lr, pull=args.pull, batch=64, seed=args.seed)
+    fit = fit_tokens(picked, norms[sample], judge[sample], full[tokens], affine[-1], opts)
+    full[fit.tokens] = fit.vectors
+    out = np.stack([full[x].sum(0) if len(x) else np.zeros(full.shape[1]) for x in ids])
+    out = out / np.maximum(norms, 1e-12)[:, None] + fit.bias
+    return _l2_normalise(out.astype(np.float32))
+
+
 def stage1_agreement(et, stored: np.ndarray, sample: np.ndarray, judge: np.ndarray, args) -> list[float]:
     """Share of the transformer pipeline's tasks selected on the means ``embed`` would store for ``stored``
     rows (``estimate``), at each ``--num-tasks``. ``select_tasks`` reads a folder's means through
@@ -169,7 +192,8 @@ def main() -> None:
     statics = {w: enc.encode(texts).astype(np.float64) for w, enc in encoders.items()}
     shares: dict[str, list[np.ndarray]] = {}
     cosines: dict[str, list[float]] = {}
-    stage1: dict[int, list[list[float]]] = {w: [] for w in statics}
+    stage1: dict = {w: [] for w in statics}
+    stage1[f"fixed {args.max_tokens}"] = []
     for draw in args.samples:
         sample = sample_rows(codes, len(et.task_names), args.task_sample, draw)
         held_out = np.ones(len(judge), dtype=bool)
@@ -187,6 +211,12 @@ def main() -> None:
         spaces[f"tokens {args.max_tokens}"] = token_model(encoders[args.max_tokens], texts, judge, sample, args)
         spaces[f"tokens {args.max_tokens} + sample"] = kept(spaces[f"tokens {args.max_tokens}"], judge, sample)
         print(f"sample {draw}: token model trained in {time.perf_counter() - start:.0f} s on {len(sample):,} rows")
+        start = time.perf_counter()
+        spaces[f"fixed {args.max_tokens}"] = token_model_fixed(encoders[args.max_tokens], texts, judge, sample, args)
+        print(f"sample {draw}: fixed-order token model trained in {time.perf_counter() - start:.0f} s")
+        stage1[f"fixed {args.max_tokens}"].append(
+            stage1_agreement(et, spaces[f"fixed {args.max_tokens}"], sample, judge, args)
+        )
         for sigma in (0.5, 0.75, 1.0):
             spaces[f"noise {sigma}"] = noisy(judge.astype(np.float32), sigma, args.seed + draw)
         values = {name: [] for name in spaces if name != "transformer"}
@@ -213,7 +243,7 @@ def main() -> None:
         cells = " / ".join(
             f"{a:.0%} ({lo:.0%}-{hi:.0%})" for a, lo, hi in zip(table.mean(0), table.min(0), table.max(0))
         )
-        print(f"stage 1, window {w}: tasks in common {cells}")
+        print(f"stage 1, {w}: tasks in common {cells}")
 
 
 if __name__ == "__main__":

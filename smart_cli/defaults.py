@@ -26,8 +26,9 @@ STATIC_MAX_TOKENS = 512
 #: Stage 1's task means in a static folder: estimated with the transformer from a sample of each
 #: task's rows (``embed/teacher.py``), or the static rows' own means.
 TASK_MEANS = ("transformer", "rows")
-#: A static folder's rows: mapped into the transformer's space by a map fitted on that sample, or not.
-ROW_MAPS = ("transformer", "none")
+#: A static folder's rows in the transformer's space: through token vectors fitted on that sample
+#: (``tokens``), through one affine map fitted on it (``transformer``), or as the static model gives them.
+ROW_MAPS = ("tokens", "transformer", "none")
 #: Rows per task the transformer embeds for those means (all rows of a smaller task).
 TASK_SAMPLE = 16
 

@@ -197,10 +197,10 @@ def test_static_float16_end_to_end_through_the_cli(
     meta = json.loads((emb / "meta.json").read_text())
     transformer = json.loads((Path(tiny_emb) / "meta.json").read_text())
     assert meta["encoder"].startswith("static:") and meta["backend"] == "static" and meta["dtype"] == "float16"
-    # Rows mapped into the transformer's space by default (--row-map transformer): its dimension.
+    # Rows carried into the transformer's space by default (--row-map tokens): its dimension.
     assert meta["dim"] == transformer["dim"] != static_encoder.dim and meta["fingerprint"] != transformer["fingerprint"]
     fitted = sum(min(size, meta["row_map"]["sample_rows"]) for size in helpers.SIZES.values())
-    assert meta["row_map"]["fitted_rows"] == fitted and meta["encoder"].endswith("+map")
+    assert meta["row_map"]["fitted_rows"] == fitted and meta["encoder"].endswith("+tokens")
     assert np.load(emb / "embeddings.npy", mmap_mode="r").dtype == np.float16
     _, smeta = read_samples(samples)
     assert smeta["groups"]["dense"] == 0 and smeta["embedding"]["encoder"].startswith("static:")

@@ -109,6 +109,7 @@ def test_static_folder_selects_tasks_on_the_transformer_means(
             "--task-sample applies",
         ),
         (["--row-map", "transformer"], "--row-map transformer applies to --backend static only"),
+        (["--row-map", "tokens"], "--row-map tokens applies to --backend static only"),
         (["--backend", "static", "--row-map", "pca"], "unknown --row-map 'pca'"),
     ],
 )
@@ -148,13 +149,16 @@ def test_fit_affine_recovers_an_affine_map_and_the_encoder_keeps_zero_rows():
         MappedEncoder(Inner(), affine[1:])
 
 
-def test_interrupted_static_embed_resumes_with_the_same_map(tiny_dataset, static_cache, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("kind", "kept"), [("tokens", "static_tokens.npy"), ("transformer", "static_map.npy")])
+def test_interrupted_static_embed_resumes_with_the_same_map(
+    tiny_dataset, static_cache, tmp_path, monkeypatch, kind, kept
+):
     """Killed between shards, the run keeps the sample and its map; resumed, the bytes equal an uninterrupted run."""
     from smart_cli.embed import shards
 
     monkeypatch.setenv("SMART_CLI_CACHE", str(static_cache))
     runner = CliRunner()
-    args = ["--backend", "static", "--shard-rows", "16", "--task-sample", "4"]
+    args = ["--backend", "static", "--shard-rows", "16", "--task-sample", "4", "--row-map", kind]
     ref, out = tmp_path / "ref", tmp_path / "emb"
     assert runner.invoke(app, ["embed", tiny_dataset, "--out", str(ref), *args]).exit_code == 0
     real, calls = shards.encode_shard, []
@@ -168,12 +172,12 @@ def test_interrupted_static_embed_resumes_with_the_same_map(tiny_dataset, static
     monkeypatch.setattr(shards, "encode_shard", failing)
     r = runner.invoke(app, ["embed", tiny_dataset, "--out", str(out), *args])
     assert r.exit_code == 130, r.output
-    assert (out / "static_map.npy").is_file() and list(out.glob(".teacher-sample-*.npy"))
+    assert (out / kept).is_file() and list(out.glob(".teacher-sample-*.npy"))
     monkeypatch.setattr(shards, "encode_shard", real)
     r = runner.invoke(app, ["embed", tiny_dataset, "--out", str(out), *args])
     assert r.exit_code == 0, r.output
     assert "the transformer sample of" in r.output and "resuming: 32 of 81 rows" in r.output
-    for name in ("embeddings.npy", "task_means.npy", "static_map.npy", "meta.json"):
+    for name in ("embeddings.npy", "task_means.npy", kept, "meta.json"):
         assert (out / name).read_bytes() == (ref / name).read_bytes(), name
     assert not list(out.glob(".teacher-sample-*.npy"))
 

@@ -23,6 +23,8 @@ META = "meta.json"
 TASK_MEANS = "task_means.npy"
 #: The affine map that carried a static folder's rows into the transformer's space (``backends/mapped.py``).
 STATIC_MAP = "static_map.npy"
+#: ``--row-map tokens``: the token vectors in the transformer's space, the bias last (``backends/token_mapped.py``).
+STATIC_TOKENS = "static_tokens.npy"
 # What an unfinished ``embed`` leaves: the vectors so far and how many rows they cover.
 PARTIAL = ".embeddings.partial.npy"
 PROGRESS = ".embed-progress.json"

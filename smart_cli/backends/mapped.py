@@ -10,6 +10,7 @@ similarities inside a task than the static vectors (measured in the README). The
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,19 @@ def fit_affine(static: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     return np.vstack([w, (t_mean - s_mean @ w)[None, :]])
 
 
-class MappedEncoder:
+class OverStatic:
+    """An encoder over a static one (``inner``): the window, truncation and closing are ``inner``'s."""
+
+    inner: Any
+
+    def count_truncated(self, texts: list[str]) -> int:
+        return self.inner.count_truncated(texts)
+
+    def close(self) -> None:
+        getattr(self.inner, "close", lambda: None)()
+
+
+class MappedEncoder(OverStatic):
     """``inner``'s vectors through ``[W; b]``, L2-normalised; a text ``inner`` maps to zero stays zero."""
 
     def __init__(self, inner, affine: np.ndarray):
@@ -57,9 +70,3 @@ class MappedEncoder:
         out = base @ self.affine[:-1] + self.affine[-1]
         out[~base.any(axis=1)] = 0.0
         return _l2_normalise(out.astype(np.float32))
-
-    def count_truncated(self, texts: list[str]) -> int:
-        return self.inner.count_truncated(texts)
-
-    def close(self) -> None:
-        getattr(self.inner, "close", lambda: None)()

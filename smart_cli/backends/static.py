@@ -75,20 +75,39 @@ class StaticEncoder:
         self._word_re, self._lowercase = self._fast_path_rules(tok)
         self._added = sorted({t.content.lower() for t in tok.get_added_tokens_decoder().values() if t.content})
         self.max_seq_length: int | None = int(max_tokens) if max_tokens else None
+        self._extra: np.ndarray | None = None
         self._bag = self._fast_bag(tok) if fast else None
         self._memo: tuple[list[str], int] | None = None
 
-    def _fast_bag(self, tok):
-        from smart_cli.backends import static_fast
+    def extend(self, extra: np.ndarray) -> None:
+        """Sum ``extra`` (a float32 row per token id) beside the static vectors: ``sums`` then returns the
+        static sum and ``extra``'s sum side by side, one pass over each text (``backends/token_mapped.py``)."""
+        extra = np.ascontiguousarray(extra, dtype=np.float32)
+        vocab = self._table.shape[0] if self._mapping is None else len(self._mapping)
+        if extra.ndim != 2 or extra.shape[0] != vocab:
+            raise ValueError(f"a table of {extra.shape[0]} rows does not fit a vocabulary of {vocab} tokens")
+        self._extra = extra
+        if self._bag is not None:
+            self._bag = self._fast_bag(self._tok)
 
-        if not static_fast.supports(tok):
-            return None
+    def token_vectors(self) -> np.ndarray:
+        """float32, a row per token id: the vector a text's sum adds for each occurrence of the token."""
         table = self._table
         if self._mapping is not None:
             table = table[self._mapping]
         if self._weights is not None:
             # The products a sparse matrix would form (weight x vector, float32), formed once.
             table = self._weights[:, None] * table
+        return table
+
+    def _fast_bag(self, tok):
+        from smart_cli.backends import static_fast
+
+        if not static_fast.supports(tok):
+            return None
+        table = self.token_vectors()
+        if self._extra is not None:
+            table = np.hstack([table, self._extra])
         return static_fast.WordBag(tok, table, self._unk)
 
     @property
@@ -206,7 +225,11 @@ class StaticEncoder:
         data = self._weights[flat] if self._weights is not None else np.ones(len(flat), dtype=np.float32)
         cols = self._mapping[flat] if self._mapping is not None else flat
         bag = csr_matrix((data, cols, indptr), shape=(len(ids), self._table.shape[0]))
-        return np.asarray(bag @ self._table, dtype=np.float32), truncated
+        sums = np.asarray(bag @ self._table, dtype=np.float32)
+        if self._extra is not None:
+            ones = csr_matrix((np.ones(len(flat), np.float32), flat, indptr), shape=(len(ids), len(self._extra)))
+            sums = np.hstack([sums, np.asarray(ones @ self._extra, dtype=np.float32)])
+        return sums, truncated
 
     def _sums(self, texts: list[str]) -> tuple[np.ndarray, int]:
         if self._bag is None:
@@ -218,16 +241,21 @@ class StaticEncoder:
             truncated += more
         return sums, truncated
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def sums(self, texts: list[str]) -> np.ndarray:
+        """float32 token-vector sums of ``texts`` in the window, not normalised: ``dim`` static columns, then
+        the ``extend`` table's columns where one is set."""
         texts = list(texts)
+        width = self.dim + (0 if self._extra is None else self._extra.shape[1])
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, width), dtype=np.float32)
         step = _STATIC_CHUNK if self._bag is None else _FAST_CHUNK
         parts = [self._sums(texts[lo : lo + step]) for lo in range(0, len(texts), step)]
         self._memo = (texts, sum(t for _, t in parts))
-        sums = np.concatenate([s for s, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
+        return np.concatenate([s for s, _ in parts], axis=0) if len(parts) > 1 else parts[0][0]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
         # The mean and the sum point the same way; only the direction survives normalisation.
-        return _l2_normalise(sums)
+        return _l2_normalise(self.sums(texts)[:, : self.dim])
 
     def count_truncated(self, texts: list[str]) -> int:
         """Texts with more than ``max_tokens`` tokens (unknown tokens not counted); 0 without a window."""

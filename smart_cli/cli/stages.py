@@ -40,8 +40,9 @@ TaskMeans = Annotated[
 RowMap = Annotated[
     str | None,
     typer.Option(
-        help="Static backend: store every row through an affine map to the transformer fitted on that sample "
-        "(transformer, the default), or as the static model gives it (none).",
+        help="Static backend: store every row in the transformer's space through token vectors fitted on "
+        "that sample (tokens, the default) or one affine map fitted on it (transformer), or as the static "
+        "model gives it (none).",
         show_default=False,
     ),
 ]

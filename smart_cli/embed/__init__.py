@@ -21,16 +21,28 @@ import numpy as np
 
 from smart_cli import artifacts, sources
 from smart_cli import dataset_pages as pages
-from smart_cli.artifacts import EMBEDDINGS, META, PARTIAL, PROGRESS, ROWS, STATIC_MAP, TASK_MEANS, partial
+from smart_cli.artifacts import (
+    EMBEDDINGS,
+    META,
+    PARTIAL,
+    PROGRESS,
+    ROWS,
+    STATIC_MAP,
+    STATIC_TOKENS,
+    TASK_MEANS,
+    partial,
+)
 from smart_cli.embed.config import EmbedConfig
 from smart_cli.embed.shards import LoadShards, Shards, _encode_all, encode_shard, load_encoder
 from smart_cli.embed.source import _chat_rows, _inputs, _open_dataset, _text_columns, _write_rows
 from smart_cli.embed.teacher import (
     TeacherSample,
     forget_sample,
+    map_file,
     map_record,
     row_map,
     teacher_sample,
+    token_table,
     write_task_means,
 )
 from smart_cli.errors import DataError, UsageError, param
@@ -79,8 +91,8 @@ def embed(
             out.mkdir(parents=True, exist_ok=True)
             (out / META).unlink(missing_ok=True)  # the folder is incomplete until the new meta lands
             (out / TASK_MEANS).unlink(missing_ok=True)  # an earlier run's, with other inputs
-            if not cfg.maps_rows:
-                (out / STATIC_MAP).unlink(missing_ok=True)
+            for name in {STATIC_MAP, STATIC_TOKENS} - ({map_file(cfg)} if cfg.maps_rows else set()):
+                (out / name).unlink(missing_ok=True)  # an earlier run's, with another map
         except OSError as exc:
             raise DataError(f"cannot write to {out}: {exc.strerror}") from exc
         _write_rows(ds, cfg, identity, out / ROWS, kept)
@@ -110,12 +122,14 @@ def embed(
 
 def _mapped(sample: TeacherSample, texts, cfg: EmbedConfig, encoder, out: Path, fp: str):
     """The config and encoder that store every row through the map fitted on ``sample``."""
-    from smart_cli.backends.mapped import MappedEncoder
+    from smart_cli.embed.shards import mapped_encoder
 
     record = out / PROGRESS
     resumed = record.is_file() and artifacts.read_json(record, "progress record").get("fingerprint") == fp
-    path = row_map(sample, texts, cfg, encoder, out, resumed)
-    return replace(cfg, static_map=str(path)), MappedEncoder.load(encoder, path)
+    fit = token_table if cfg.row_kind == "tokens" else row_map
+    path = fit(sample, texts, cfg, encoder, out, resumed)
+    cfg = replace(cfg, static_map=str(path))
+    return cfg, mapped_encoder(cfg, encoder)
 
 
 def _teacher_records(sample: TeacherSample, cfg: EmbedConfig, out: Path) -> dict:
@@ -177,7 +191,7 @@ def _complete(out: Path, fp: str, reporter: Reporter) -> bool:
     return True
 
 
-_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS, TASK_MEANS, STATIC_MAP}
+_OURS = {META, ROWS, EMBEDDINGS, PARTIAL, PROGRESS, TASK_MEANS, STATIC_MAP, STATIC_TOKENS}
 
 
 def _check_folder(out: Path) -> None:

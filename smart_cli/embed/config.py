@@ -61,9 +61,14 @@ class EmbedConfig:
         return self.task_means or defaults.TASK_MEANS[0]
 
     @property
+    def row_kind(self) -> str:
+        """How a static folder's rows reach the transformer's space (``defaults.ROW_MAPS``)."""
+        return self.row_map or defaults.ROW_MAPS[0]
+
+    @property
     def maps_rows(self) -> bool:
-        """The static rows are stored through the map to the transformer's space."""
-        return self.backend == "static" and (self.row_map or defaults.ROW_MAPS[0]) == "transformer"
+        """The static rows are stored through a map to the transformer's space (tokens or affine)."""
+        return self.backend == "static" and self.row_kind != "none"
 
     @property
     def samples_teacher(self) -> bool:
@@ -126,12 +131,12 @@ class EmbedConfig:
             )
         if self.row_map is not None and self.row_map not in defaults.ROW_MAPS:
             raise UsageError(f"unknown {param('row_map')} {self.row_map!r}; choose from {', '.join(defaults.ROW_MAPS)}")
-        if self.row_map == "transformer" and self.backend != "static":
-            raise UsageError(f"{param('row_map')} transformer applies to {param('backend')} static only")
+        if self.row_map in ("tokens", "transformer") and self.backend != "static":
+            raise UsageError(f"{param('row_map')} {self.row_map} applies to {param('backend')} static only")
         if self.task_sample < 1:
             raise UsageError(f"{param('task_sample')} must be at least 1, got {self.task_sample}")
         if self.task_sample != defaults.TASK_SAMPLE and not self.samples_teacher:
             raise UsageError(
                 f"{param('task_sample')} applies to {param('backend')} static with {param('task_means')} "
-                f"or {param('row_map')} transformer"
+                f"or {param('row_map')} tokens or transformer"
             )

@@ -37,10 +37,20 @@ def load_encoder(cfg: EmbedConfig, model: str):
     except (OSError, ValueError, RuntimeError) as exc:  # not found, not a model, no such device
         raise DataError(f"cannot load model {cfg.model!r} ({cfg.backend}): {first_line(exc)}") from exc
     if cfg.static_map and cfg.backend == "static":  # the map embed fitted (embed/teacher.py)
-        from smart_cli.backends.mapped import MappedEncoder
-
-        return MappedEncoder.load(encoder, cfg.static_map)
+        return mapped_encoder(cfg, encoder)
     return encoder
+
+
+def mapped_encoder(cfg: EmbedConfig, static):
+    """``static`` through the row map ``cfg.static_map`` (its kind: ``cfg.row_kind``)."""
+    assert cfg.static_map is not None
+    if cfg.row_kind == "tokens":
+        from smart_cli.backends.token_mapped import TokenMappedEncoder
+
+        return TokenMappedEncoder.load(static, cfg.static_map)
+    from smart_cli.backends.mapped import MappedEncoder
+
+    return MappedEncoder.load(static, cfg.static_map)
 
 
 @dataclass

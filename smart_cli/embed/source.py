@@ -74,10 +74,21 @@ def _inputs(identity: dict, ds, cfg: EmbedConfig, model: str) -> dict:
         **({"max_tokens": cfg.max_tokens} if cfg.backend == "static" else {}),
         # Stage 1's means from the transformer and the rows' map (static folders); absent otherwise.
         **({"task_means": teacher_record(cfg)} if cfg.stage1 == "transformer" else {}),
-        **({"row_map": teacher_record(cfg) | {"method": "affine-least-squares"}} if cfg.maps_rows else {}),
+        **({"row_map": map_method(cfg)} if cfg.maps_rows else {}),
         # Chat rows only, for the same reason.
         **({"chat": {k: getattr(cfg, k) for k in ("system_turns", "role_map", "bad_rows")}} if cfg.is_chat else {}),
     }
+
+
+def map_method(cfg: EmbedConfig) -> dict:
+    """What a static folder's row map depends on: the sample, the method and, for tokens, the fit's settings."""
+    if cfg.row_kind == "tokens":
+        from dataclasses import asdict
+
+        from smart_cli.embed.token_fit import FIT
+
+        return teacher_record(cfg) | {"method": "token-vectors", **asdict(FIT)}
+    return teacher_record(cfg) | {"method": "affine-least-squares"}
 
 
 def teacher_record(cfg: EmbedConfig) -> dict:

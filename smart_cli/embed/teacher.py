@@ -30,9 +30,9 @@ import numpy as np
 
 from smart_cli import artifacts, defaults
 from smart_cli import dataset_pages as pages
-from smart_cli.artifacts import ROWS, STATIC_MAP, TASK_MEANS
+from smart_cli.artifacts import ROWS, STATIC_MAP, STATIC_TOKENS, TASK_MEANS
 from smart_cli.embed.config import EmbedConfig
-from smart_cli.embed.source import _texts, teacher_record
+from smart_cli.embed.source import _texts, map_method, teacher_record
 from smart_cli.reporter import Reporter
 from smart_cli.task_means import sum_by_group
 
@@ -163,6 +163,32 @@ def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, r
     return path
 
 
+def token_table(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
+    """``out/static_tokens.npy``: token vectors in the transformer's space fitted on the sample
+    (``embed/token_fit.py``), started from the affine map; kept as it is when ``resumed``."""
+    from smart_cli.backends.mapped import fit_affine
+    from smart_cli.embed.token_fit import FIT, fit_tokens, fixed_product
+
+    path = out / STATIC_TOKENS
+    if resumed and path.is_file():
+        return path
+    picked = _texts(texts[sample.positions.tolist()], cfg)
+    sums = static.sums(picked).astype(np.float64)
+    norms = np.sqrt((sums * sums).sum(axis=1))
+    unit = sums / np.maximum(norms, 1e-300)[:, None]
+    affine = fit_affine(unit, sample.vectors)
+    window = static.max_seq_length or None
+    ids = [np.asarray(x[:window], dtype=np.int64) for x in static.token_ids(picked)]
+    table = fixed_product(np.ascontiguousarray(static.token_vectors(), dtype=np.float32), affine[:-1])
+    fit = fit_tokens(
+        ids, norms, sample.vectors, table[np.unique(np.concatenate([np.zeros(0, np.int64), *ids]))], affine[-1], FIT
+    )
+    table[fit.tokens] = fit.vectors
+    with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.vstack([table, fit.bias[None, :]]).astype(np.float32), allow_pickle=False)
+    return path
+
+
 def write_task_means(sample: TeacherSample, cfg: EmbedConfig, out: Path, stored: np.ndarray) -> dict:
     """``out/task_means.npy`` from the sample and every row's ``stored`` vectors; its ``meta.json`` record."""
     means = estimate(stored, sample.codes, sample.positions, sample.vectors, sample.n_tasks)
@@ -180,12 +206,17 @@ def write_task_means(sample: TeacherSample, cfg: EmbedConfig, out: Path, stored:
 def map_record(sample: TeacherSample, cfg: EmbedConfig, out: Path) -> dict:
     """``meta.json``'s record of the row map."""
     return {
-        **teacher_record(cfg),
-        "method": "affine-least-squares",
+        **map_method(cfg),
         "encoder": sample.encoder,
         "fitted_rows": int(len(sample.positions)),
-        "sha256": artifacts.sha256_file(out / STATIC_MAP),
+        "file": map_file(cfg),
+        "sha256": artifacts.sha256_file(out / map_file(cfg)),
     }
+
+
+def map_file(cfg: EmbedConfig) -> str:
+    """The file in ``EMB_DIR`` that holds a static folder's row map."""
+    return STATIC_TOKENS if cfg.row_kind == "tokens" else STATIC_MAP
 
 
 def forget_sample(out: Path) -> None:
