@@ -341,6 +341,7 @@ def bench_pipeline(args) -> dict:
         sel += ["--workers", str(args.workers)] + (
             ["--max-dense-rows", str(args.max_dense_rows)] if args.max_dense_rows is not None else []
         )
+        sel += ["--max-memory", args.max_memory] if args.max_memory else []
         stages.append(run_stage(f"select-samples M'={m}", sel, selected, log))
         meta = json.loads(
             __import__("pyarrow.parquet").parquet.read_schema(out / "samples.parquet").metadata[b"smart_cli"]
@@ -381,6 +382,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=None, help="N' (default 400,000 x scale)")
     ap.add_argument("--num-tasks", type=lambda s: [int(x) for x in s.split(",")], default=[256, 1840])
     ap.add_argument("--workers", type=int, default=2, help="select-samples --workers")
+    ap.add_argument("--max-memory", default=None, help="select-samples --max-memory (default: its own)")
     ap.add_argument("--max-dense-rows", type=int, default=None, help="select-samples --max-dense-rows")
     ap.add_argument("--shard-rows", type=int, default=65_536, help="embed --shard-rows")
     ap.add_argument("--work", default=str(ROOT / "runs" / "bench-scale"), help="folder for data and artifacts")

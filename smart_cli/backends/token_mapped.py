@@ -47,6 +47,19 @@ def rows_from_sums(sums: np.ndarray, static_dim: int, bias: np.ndarray) -> np.nd
     return out
 
 
+@njit(cache=True)
+def static_norms(sums: np.ndarray, static_dim: int) -> np.ndarray:
+    """float64 norm of each row's first ``static_dim`` columns, summed as ``rows_from_sums`` sums them."""
+    out = np.zeros(sums.shape[0], dtype=np.float64)
+    for i in range(sums.shape[0]):
+        s2 = 0.0
+        for c in range(static_dim):
+            x = np.float64(sums[i, c])
+            s2 += x * x
+        out[i] = np.sqrt(s2)
+    return out
+
+
 class TokenMappedEncoder(OverStatic):
     """``inner`` (a ``StaticEncoder``) with a token table in the teacher's space (see the module)."""
 

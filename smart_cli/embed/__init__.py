@@ -100,7 +100,7 @@ def embed(
         texts = _text_columns(rows, cfg)
         sample = teacher_sample(texts, cfg, model, out, fp, reporter) if cfg.samples_teacher else None
         if sample is not None and cfg.maps_rows:
-            cfg, encoder = _mapped(sample, texts, cfg, encoder, out, fp)
+            cfg, encoder = _mapped(sample, texts, cfg, encoder, out, fp, reporter)
             partial.check_space(out, len(rows), int(encoder.dim), cfg.dtype)
         pages.release_dataset_pages(pages.dataset_files(rows))  # what the rows and the sample read
         shards = Shards(texts, cfg, encoder)
@@ -120,14 +120,14 @@ def embed(
     return _finish(out, {**inputs, "fingerprint": fp, **skipped}, encoder, len(rows), truncated, zero_rows, reporter)
 
 
-def _mapped(sample: TeacherSample, texts, cfg: EmbedConfig, encoder, out: Path, fp: str):
+def _mapped(sample: TeacherSample, texts, cfg: EmbedConfig, encoder, out: Path, fp: str, reporter: Reporter):
     """The config and encoder that store every row through the map fitted on ``sample``."""
     from smart_cli.embed.shards import mapped_encoder
 
     record = out / PROGRESS
     resumed = record.is_file() and artifacts.read_json(record, "progress record").get("fingerprint") == fp
     fit = token_table if cfg.row_kind == "tokens" else row_map
-    path = fit(sample, texts, cfg, encoder, out, resumed)
+    path = fit(sample, texts, cfg, encoder, out, resumed, reporter)
     cfg = replace(cfg, static_map=str(path))
     return cfg, mapped_encoder(cfg, encoder)
 

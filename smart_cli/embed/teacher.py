@@ -149,7 +149,9 @@ def sample_batch(batch_size: int, on_cpu: bool) -> int:
     return min(batch_size, CPU_BATCH) if on_cpu else batch_size
 
 
-def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
+def row_map(
+    sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool, reporter: Reporter
+) -> Path:
     """``out/static_map.npy``: the affine map from ``static``'s vectors to the transformer's, fitted on the
     sample (kept as it is when ``resumed``: the rows embedded so far went through it)."""
     from smart_cli.backends.mapped import fit_affine
@@ -163,26 +165,28 @@ def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, r
     return path
 
 
-def token_table(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
+def token_table(
+    sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool, reporter: Reporter
+) -> Path:
     """``out/static_tokens.npy``: token vectors in the transformer's space fitted on the sample
     (``embed/token_fit.py``), started from the affine map; kept as it is when ``resumed``."""
     from smart_cli.backends.mapped import fit_affine
+    from smart_cli.backends.token_mapped import static_norms
     from smart_cli.embed.token_fit import FIT, fit_tokens, fixed_product
 
     path = out / STATIC_TOKENS
     if resumed and path.is_file():
         return path
     picked = _texts(texts[sample.positions.tolist()], cfg)
-    sums = static.sums(picked).astype(np.float64)
-    norms = np.sqrt((sums * sums).sum(axis=1))
-    unit = sums / np.maximum(norms, 1e-300)[:, None]
-    affine = fit_affine(unit, sample.vectors)
+    sums = static.sums(picked)
+    norms = static_norms(sums, int(static.dim))
+    affine = fit_affine(sums.astype(np.float64) / np.maximum(norms, 1e-300)[:, None], sample.vectors)
     window = static.max_seq_length or None
     ids = [np.asarray(x[:window], dtype=np.int64) for x in static.token_ids(picked)]
     table = fixed_product(np.ascontiguousarray(static.token_vectors(), dtype=np.float32), affine[:-1])
-    fit = fit_tokens(
-        ids, norms, sample.vectors, table[np.unique(np.concatenate([np.zeros(0, np.int64), *ids]))], affine[-1], FIT
-    )
+    start = table[np.unique(np.concatenate([np.zeros(0, np.int64), *ids]))]
+    with reporter.progress(f"fitting token vectors on {len(ids):,} rows", FIT.epochs) as advance:
+        fit = fit_tokens(ids, norms, sample.vectors, start, affine[-1], FIT, advance)
     table[fit.tokens] = fit.vectors
     with artifacts.atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, np.vstack([table, fit.bias[None, :]]).astype(np.float32), allow_pickle=False)

@@ -144,11 +144,12 @@ def fit_tokens(
     start: np.ndarray,
     bias: np.ndarray,
     opts: FitOptions,
+    advance=None,
 ) -> Fit:
     """Fits the vectors of the tokens in ``token_ids`` (one id array per sampled row, the ids the row sums)
-    to ``targets`` (the rows' transformer vectors). ``norms``: each row's static-sum norm; ``start``: a
-    callable-free table, ``start[i]`` the start of token id ``tokens[i]`` where ``tokens`` are the distinct
-    ids of ``token_ids`` ascending (``start_of`` builds it); ``bias``: the affine map's."""
+    to ``targets`` (the rows' transformer vectors). ``norms``: each row's static-sum norm; ``start``: the
+    table to start from, ``start[i]`` the start of token id ``tokens[i]`` where ``tokens`` are the distinct
+    ids of ``token_ids`` ascending; ``bias``: the affine map's; ``advance(1)`` is called after each epoch."""
     lengths = np.fromiter((len(x) for x in token_ids), dtype=np.int64, count=len(token_ids))
     indptr = np.zeros(len(token_ids) + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
@@ -184,4 +185,6 @@ def fit_tokens(
             total += float(losses[: len(rows)].sum())
             _step(rows, indptr, local, norms, grads, vectors, start, b, state, t_tok, grad, mark, step, settings)
         curve[epoch] = total / max(1, len(order))
+        if advance is not None:
+            advance(1)
     return Fit(tokens, vectors, b, curve)
