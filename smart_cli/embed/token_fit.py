@@ -26,6 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from smart_cli import defaults
+
+#: Columns of the gradient one thread adds up at a time.
+_COLUMNS = 32
 #: Adam's moment decays and its floor, torch's defaults.
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
@@ -38,7 +42,7 @@ class FitOptions:
     lr: float = 1e-3
     pull: float = 1e-3
     batch: int = 64
-    seed: int = 23
+    seed: int = defaults.SEED
 
 
 #: ``embed``'s settings (tuned on the real multi-task set, README "choosing like the transformer").
@@ -88,31 +92,49 @@ def _row_grads(rows, indptr, ids, vectors, bias, norms, targets, grads, losses):
 
 
 @njit(cache=True)
-def _step(rows, indptr, ids, norms, grads, vectors, start, bias, state, t_tok, grad, mark, t, opts):
-    """Adds the rows' gradients into their tokens' in row order, then one lazy Adam step."""
-    lr, pull = opts[0], opts[1]
-    dim = vectors.shape[1]
-    touched = np.empty(ids.shape[0], dtype=np.int64)
-    n_touched = 0
-    gb = np.zeros(dim, dtype=np.float64)
+def _touched(rows, indptr, ids, mark, t, touched):
+    """The distinct tokens of ``rows``, in order of first occurrence (``mark``: the step that last saw each)."""
+    n = 0
     for i in range(len(rows)):
         r = rows[i]
-        inv = 1.0 / norms[r]
-        for c in range(dim):
-            gb[c] += grads[i, c]
         for q in range(indptr[r], indptr[r + 1]):
             tok = ids[q]
             if mark[tok] != t:
                 mark[tok] = t
-                touched[n_touched] = tok
-                n_touched += 1
-                grad[tok, :] = 0.0
-            for c in range(dim):
-                grad[tok, c] += grads[i, c] * inv
-    for k in range(n_touched):
+                touched[n] = tok
+                n += 1
+    return n
+
+
+@njit(cache=True, parallel=True)
+def _step(rows, indptr, ids, norms, grads, vectors, start, bias, state, t_tok, grad, mark, t, touched, opts):
+    """Adds the rows' gradients into their tokens' in row order, then one lazy Adam step. Blocks of
+    columns are summed in parallel: each entry is still added in row order, so any thread count gives
+    the same bits."""
+    lr, pull = opts[0], opts[1]
+    dim = vectors.shape[1]
+    n = _touched(rows, indptr, ids, mark, t, touched)
+    blocks = (dim + _COLUMNS - 1) // _COLUMNS
+    for blk in prange(blocks):
+        lo, hi = blk * _COLUMNS, min(dim, (blk + 1) * _COLUMNS)
+        for k in range(n):
+            for c in range(lo, hi):
+                grad[touched[k], c] = 0.0
+        for i in range(len(rows)):
+            r = rows[i]
+            inv = 1.0 / norms[r]
+            for q in range(indptr[r], indptr[r + 1]):
+                tok = ids[q]
+                for c in range(lo, hi):
+                    grad[tok, c] += grads[i, c] * inv
+    for k in prange(n):
         tok = touched[k]
         t_tok[tok] += 1
         _adam(vectors[tok], grad[tok], start[tok], state[0, tok], state[1, tok], t_tok[tok], lr, pull)
+    gb = np.zeros(dim, dtype=np.float64)
+    for i in range(len(rows)):
+        for c in range(dim):
+            gb[c] += grads[i, c]
     _adam(bias, gb, bias, state[0, -1], state[1, -1], t, lr, 0.0)
 
 
@@ -169,6 +191,7 @@ def fit_tokens(
     t_tok = np.zeros(len(tokens), dtype=np.int64)
     grad = np.zeros((len(tokens), dim), dtype=np.float64)
     mark = np.full(len(tokens), -1, dtype=np.int64)
+    touched = np.empty(len(tokens), dtype=np.int64)
     settings = np.array([opts.lr, 2.0 * opts.pull / max(1, len(tokens))], dtype=np.float64)
     rng = np.random.default_rng(opts.seed)
     grads = np.zeros((opts.batch, dim), dtype=np.float64)
@@ -183,7 +206,9 @@ def fit_tokens(
             step += 1
             _row_grads(rows, indptr, local, vectors, b, norms, unit, grads, losses)
             total += float(losses[: len(rows)].sum())
-            _step(rows, indptr, local, norms, grads, vectors, start, b, state, t_tok, grad, mark, step, settings)
+            _step(
+                rows, indptr, local, norms, grads, vectors, start, b, state, t_tok, grad, mark, step, touched, settings
+            )
         curve[epoch] = total / max(1, len(order))
         if advance is not None:
             advance(1)
