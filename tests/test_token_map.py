@@ -168,3 +168,19 @@ def test_embed_fits_token_vectors_by_default(tiny_dataset, tiny_emb, static_cach
         for kind, out in folders.items()
     }
     assert cos["tokens"] > cos["transformer"], cos
+
+
+def test_token_rows_are_the_same_bytes_from_two_encoder_processes(tiny_dataset, static_cache, tmp_path, monkeypatch):
+    """Worker processes load the fitted table from the folder and store the bytes one process stores."""
+    from typer.testing import CliRunner
+
+    from smart_cli.cli import app
+
+    monkeypatch.setenv("SMART_CLI_CACHE", str(static_cache))
+    runner = CliRunner()
+    args = ["--backend", "static", "--task-sample", "4", "--shard-rows", "16"]
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        result = runner.invoke(app, ["embed", tiny_dataset, "--out", str(tmp_path / name), *args, *extra])
+        assert result.exit_code == 0, result.output
+    for name in ("embeddings.npy", "static_tokens.npy", "task_means.npy"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
