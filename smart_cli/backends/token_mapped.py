@@ -21,19 +21,25 @@ from numba import njit, prange
 from smart_cli.backends.mapped import OverStatic
 
 
+@njit(cache=True)
+def _static_norm(sums: np.ndarray, i: int, static_dim: int) -> float:
+    """float64 norm of row ``i``'s first ``static_dim`` columns, summed from the first."""
+    s2 = 0.0
+    for c in range(static_dim):
+        x = np.float64(sums[i, c])
+        s2 += x * x
+    return np.sqrt(s2)
+
+
 @njit(cache=True, parallel=True)
 def rows_from_sums(sums: np.ndarray, static_dim: int, bias: np.ndarray) -> np.ndarray:
     """``normalise(u / |s| + b)`` per row of ``sums = [s | u]`` (float32), in float64; zero where ``s`` is."""
     n, dim = sums.shape[0], sums.shape[1] - static_dim
     out = np.zeros((n, dim), dtype=np.float32)
     for i in prange(n):
-        s2 = 0.0
-        for c in range(static_dim):
-            x = np.float64(sums[i, c])
-            s2 += x * x
-        if s2 == 0.0:
+        norm = _static_norm(sums, i, static_dim)
+        if norm == 0.0:
             continue
-        norm = np.sqrt(s2)
         y = np.empty(dim, dtype=np.float64)
         y2 = 0.0
         for c in range(dim):
@@ -52,11 +58,7 @@ def static_norms(sums: np.ndarray, static_dim: int) -> np.ndarray:
     """float64 norm of each row's first ``static_dim`` columns, summed as ``rows_from_sums`` sums them."""
     out = np.zeros(sums.shape[0], dtype=np.float64)
     for i in range(sums.shape[0]):
-        s2 = 0.0
-        for c in range(static_dim):
-            x = np.float64(sums[i, c])
-            s2 += x * x
-        out[i] = np.sqrt(s2)
+        out[i] = _static_norm(sums, i, static_dim)
     return out
 
 

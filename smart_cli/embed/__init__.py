@@ -126,8 +126,10 @@ def _mapped(sample: TeacherSample, texts, cfg: EmbedConfig, encoder, out: Path, 
 
     record = out / PROGRESS
     resumed = record.is_file() and artifacts.read_json(record, "progress record").get("fingerprint") == fp
-    fit = token_table if cfg.row_kind == "tokens" else row_map
-    path = fit(sample, texts, cfg, encoder, out, resumed, reporter)
+    if cfg.row_kind == "tokens":
+        path = token_table(sample, texts, cfg, encoder, out, resumed, reporter)
+    else:
+        path = row_map(sample, texts, cfg, encoder, out, resumed)
     cfg = replace(cfg, static_map=str(path))
     return cfg, mapped_encoder(cfg, encoder)
 

@@ -149,9 +149,7 @@ def sample_batch(batch_size: int, on_cpu: bool) -> int:
     return min(batch_size, CPU_BATCH) if on_cpu else batch_size
 
 
-def row_map(
-    sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool, reporter: Reporter
-) -> Path:
+def row_map(sample: TeacherSample, texts, cfg: EmbedConfig, static, out: Path, resumed: bool) -> Path:
     """``out/static_map.npy``: the affine map from ``static``'s vectors to the transformer's, fitted on the
     sample (kept as it is when ``resumed``: the rows embedded so far went through it)."""
     from smart_cli.backends.mapped import fit_affine
